@@ -1,0 +1,208 @@
+"""The model-serving engines, as data: everything the project knows about TGI and vLLM.
+
+Every backend (EC2 user data, SageMaker, EKS), the config schema and the worker read an
+engine's facts from here; nothing about an engine is written anywhere else.
+
+TGI is the default engine (users asked for it); vLLM is the alternative because TGI has
+been in maintenance mode since 2025-12-11 (its README recommends vLLM or SGLang).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+EngineName = Literal["tgi", "vllm"]
+
+
+class Quantization(StrEnum):
+    """How the weights are stored on the GPU. The value is the config spelling."""
+
+    NONE = "none"
+    """BF16/FP16 weights: 2 bytes per parameter."""
+    FP8 = "fp8"
+    """8-bit floating point: 1 byte per parameter. Needs an Ada or Hopper GPU."""
+    BITSANDBYTES = "bitsandbytes"
+    """8-bit integer weights quantized at load time: 1 byte per parameter."""
+    BITSANDBYTES_NF4 = "bitsandbytes-nf4"
+    """4-bit NF4 weights quantized at load time: 0.5 byte per parameter."""
+    AWQ = "awq"
+    """Pre-quantized 4-bit AWQ checkpoint: 0.5 byte per parameter."""
+    GPTQ = "gptq"
+    """Pre-quantized 4-bit GPTQ checkpoint: 0.5 byte per parameter."""
+
+    @property
+    def bytes_per_parameter(self) -> float:
+        return _BYTES_PER_PARAMETER[self]
+
+    @property
+    def needs_fp8_hardware(self) -> bool:
+        return self is Quantization.FP8
+
+
+_BYTES_PER_PARAMETER: dict[Quantization, float] = {
+    Quantization.NONE: 2.0,
+    Quantization.FP8: 1.0,
+    Quantization.BITSANDBYTES: 1.0,
+    Quantization.BITSANDBYTES_NF4: 0.5,
+    Quantization.AWQ: 0.5,
+    Quantization.GPTQ: 0.5,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineSettings:
+    """What the container arguments are derived from (one model on one instance type)."""
+
+    model_id: str
+    """Hugging Face repository id, e.g. ``meta-llama/Llama-3.1-8B-Instruct``."""
+    revision: str
+    """Commit of the repository: pinned so a rollout is a deliberate change."""
+    served_model_name: str
+    """The model's name in the stack; clients put it in the request's ``model`` field."""
+    max_input_tokens: int
+    max_total_tokens: int
+    quantization: Quantization
+    num_shards: int
+    """Tensor-parallel degree: the GPUs of the instance type."""
+    max_concurrent_requests: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Engine:
+    """One serving engine: its image, how it is started, and how it is probed."""
+
+    name: EngineName
+    image: str
+    """Container image, pinned to a release: an upgrade is a visible config change."""
+    port: int
+    """Port the engine listens on inside the instance (host networking)."""
+    readiness_path: str
+    """200 once the weights are loaded and the engine serves; the ALB's health check."""
+    metrics_path: str
+    """Prometheus text exposition."""
+    chat_completions_path: str
+    """OpenAI-compatible chat completions route: what the worker and clients post to."""
+    queue_size_metric: str
+    """Prometheus gauge of requests waiting inside the engine."""
+    running_metric: str | None
+    """Prometheus gauge of requests being generated, when the engine has one."""
+    shm_size_gib: int
+    """Shared memory the container needs (NCCL between shards, PyTorch workers)."""
+    graceful_stop_seconds: int
+    """How long the engine may take to finish in-flight requests after SIGTERM."""
+    model_cache_dir: str
+    """Where the container keeps downloaded weights (a host volume is mounted here)."""
+    token_env: str
+    """Environment variable the engine reads the Hugging Face token from."""
+    quantize_flag: str
+    quantize_values: dict[Quantization, str]
+    """Spelling of each supported quantization for this engine's flag."""
+
+    def container_args(self, settings: EngineSettings) -> list[str]:
+        """The engine container's command-line arguments for one model and instance type."""
+        if settings.quantization not in self.quantize_values:
+            raise ValueError(
+                f"{self.name} does not support quantization {settings.quantization.value!r}; "
+                f"supported: {', '.join(q.value for q in self.quantize_values)}"
+            )
+        args = _ARG_BUILDERS[self.name](self, settings)
+        quantize = self.quantize_values[settings.quantization]
+        if quantize:
+            args += [self.quantize_flag, quantize]
+        return args
+
+
+def _tgi_args(engine: Engine, s: EngineSettings) -> list[str]:
+    return [
+        "--model-id", s.model_id,
+        "--revision", s.revision,
+        "--hostname", "0.0.0.0",
+        "--port", str(engine.port),
+        "--num-shard", str(s.num_shards),
+        "--max-input-tokens", str(s.max_input_tokens),
+        "--max-total-tokens", str(s.max_total_tokens),
+        "--max-concurrent-requests", str(s.max_concurrent_requests),
+        "--graceful-termination-timeout", str(engine.graceful_stop_seconds),
+        # Telemetry to Hugging Face off: serving data stays in the account.
+        "--usage-stats", "off",
+    ]  # fmt: skip
+
+
+def _vllm_args(engine: Engine, s: EngineSettings) -> list[str]:
+    return [
+        "--model", s.model_id,
+        "--revision", s.revision,
+        "--served-model-name", s.served_model_name,
+        "--host", "0.0.0.0",
+        "--port", str(engine.port),
+        "--tensor-parallel-size", str(s.num_shards),
+        # vLLM has one context limit; the input limit is enforced by max_tokens checks.
+        "--max-model-len", str(s.max_total_tokens),
+        "--max-num-seqs", str(s.max_concurrent_requests),
+        "--disable-log-requests",
+    ]  # fmt: skip
+
+
+_ARG_BUILDERS = {"tgi": _tgi_args, "vllm": _vllm_args}
+
+TGI = Engine(
+    name="tgi",
+    # 3.3.7 is TGI's last release (maintenance mode since 2025-12-11).
+    image="ghcr.io/huggingface/text-generation-inference:3.3.7",
+    port=8080,
+    readiness_path="/health",
+    metrics_path="/metrics",
+    chat_completions_path="/v1/chat/completions",
+    queue_size_metric="tgi_queue_size",
+    running_metric="tgi_batch_current_size",
+    # TGI's docs: `--shm-size 1g` under Docker for NCCL between shards.
+    shm_size_gib=1,
+    # TGI's own default for --graceful-termination-timeout.
+    graceful_stop_seconds=90,
+    model_cache_dir="/data",
+    token_env="HF_TOKEN",
+    quantize_flag="--quantize",
+    quantize_values={
+        Quantization.NONE: "",
+        Quantization.FP8: "fp8",
+        Quantization.BITSANDBYTES: "bitsandbytes",
+        Quantization.BITSANDBYTES_NF4: "bitsandbytes-nf4",
+        Quantization.AWQ: "awq",
+        Quantization.GPTQ: "gptq",
+    },
+)
+
+VLLM = Engine(
+    name="vllm",
+    image="vllm/vllm-openai:v0.11.0",
+    port=8000,
+    readiness_path="/health",
+    metrics_path="/metrics",
+    chat_completions_path="/v1/chat/completions",
+    queue_size_metric="vllm:num_requests_waiting",
+    running_metric="vllm:num_requests_running",
+    # vLLM's docs ask for --ipc=host or a large /dev/shm for tensor parallelism.
+    shm_size_gib=8,
+    graceful_stop_seconds=90,
+    model_cache_dir="/root/.cache/huggingface",
+    token_env="HF_TOKEN",
+    quantize_flag="--quantization",
+    quantize_values={
+        Quantization.NONE: "",
+        Quantization.FP8: "fp8",
+        # vLLM's bitsandbytes path loads 4-bit weights.
+        Quantization.BITSANDBYTES_NF4: "bitsandbytes",
+        Quantization.AWQ: "awq",
+        Quantization.GPTQ: "gptq",
+    },
+)
+
+ENGINES: dict[EngineName, Engine] = {"tgi": TGI, "vllm": VLLM}
+DEFAULT_ENGINE: EngineName = "tgi"
+"""TGI by default: the engine users asked for; vLLM is one config key away."""
+
+
+def engine(name: EngineName) -> Engine:
+    return ENGINES[name]
