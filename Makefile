@@ -1,0 +1,39 @@
+# Two commands on a fresh machine with Python 3.11+ and make:
+#   make plan   set everything up, print the offline plan of the dev stack
+#   make test   set everything up, run the whole test suite
+# Everything is installed into this folder (.tools/ holds uv, .venv/ the project).
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced-stamp
+# Precompile bytecode: this environment sets PYTHONDONTWRITEBYTECODE=1, and without .pyc
+# files every run of the plan is about 3x slower (REFERENCE.md).
+export UV_COMPILE_BYTECODE := 1
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: plan test setup lint clean
+.DEFAULT_GOAL := plan
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(STAMP) ## install the project and its test tools into .venv
+
+plan: $(STAMP) ## the offline plan of the dev stack
+	$(VENV)/bin/llm-serving plan dev
+
+test: $(STAMP) ## the whole test suite
+	$(VENV)/bin/pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf .tools $(VENV)

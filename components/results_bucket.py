@@ -1,0 +1,92 @@
+"""The stack's results bucket: where workers write one JSON document per request.
+
+Creates: the bucket, default encryption, a public access block, bucket-owner-enforced
+ownership (no ACLs), a policy that refuses requests without TLS, and a lifecycle rule that
+expires results and aborts incomplete uploads.
+Defaults: SSE-S3 encryption; results expire after 30 days (they hold prompts and
+completions, which should not live forever).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import _policy
+
+RESULTS_PREFIX = "results/"
+"""Every result lives under ``results/<model>/<id>.json`` (model_server.messages)."""
+DEFAULT_EXPIRATION_DAYS = 30
+"""Results are for pickup, not archive; a month covers a client that was down a while."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultsBucketArgs:
+    expiration_days: int = DEFAULT_EXPIRATION_DAYS
+    """Days after which a result is deleted."""
+    force_destroy: bool = False
+    """Let ``pulumi destroy`` delete a bucket that still holds results (dev stacks only)."""
+
+
+class ResultsBucket(pulumi.ComponentResource):
+    bucket: aws.s3.Bucket
+    """Escape hatch: the bucket resource."""
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ResultsBucketArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:aws:ResultsBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=args.force_destroy, opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption", bucket=self.bucket.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.
+                BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256"),
+                bucket_key_enabled=True)],
+            opts=child)
+        block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access", bucket=self.bucket.id, block_public_acls=True,
+            block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True,
+            opts=child)
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership", bucket=self.bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child)
+        aws.s3.BucketPolicy(
+            f"{name}-policy", bucket=self.bucket.id,
+            policy=_policy.document(_policy.deny_insecure_transport(
+                [self.bucket.arn, self.bucket.arn.apply(lambda a: f"{a}/*")])),
+            # The public access block first, so a policy can never be public even briefly.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]))
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle", bucket=self.bucket.id,
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-results", status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=RESULTS_PREFIX),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                    days=args.expiration_days),
+                abort_incomplete_multipart_upload=aws.s3.
+                BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=1))],
+            opts=child)
+        self.bucket_name = self.bucket.bucket
+        self.bucket_arn = self.bucket.arn
+        self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})
+
+    def write_results_policy_json(self, model: str) -> pulumi.Output[str]:
+        """IAM policy for one model's worker: write and read its own results only."""
+        prefix = f"{RESULTS_PREFIX}{model}/*"
+        return _policy.document(_policy.allow(
+            ["s3:PutObject", "s3:GetObject"],
+            [self.bucket_arn.apply(lambda a: f"{a}/{prefix}")], sid="WriteResults"))
+
+    def read_results_policy_json(self, model: str) -> pulumi.Output[str]:
+        """IAM policy for a client of one model: read its results only."""
+        prefix = f"{RESULTS_PREFIX}{model}/*"
+        return _policy.document(_policy.allow(
+            ["s3:GetObject"], [self.bucket_arn.apply(lambda a: f"{a}/{prefix}")], sid="ReadResults"))

@@ -1,0 +1,143 @@
+"""The AWS GPU instance types a model can run on, with what the config rules need to know.
+
+Sources (checked 2026; prices drift, refresh them with the AWS Price List API or
+SkyPilot's public AWS catalog, and say so in the commit):
+- GPU model, count and memory: the EC2 accelerated-computing instance pages
+  (https://aws.amazon.com/ec2/instance-types/#Accelerated_Computing).
+- Memory bandwidth: the GPU vendors' data sheets (NVIDIA T4 320 GB/s, A10G 600 GB/s,
+  L4 300 GB/s, L40S 864 GB/s, A100 40 GB 1555 GB/s, H100 SXM 80 GB 3350 GB/s).
+- On-demand Linux price, us-east-1: AWS's price list as snapshotted by SkyPilot's AWS
+  catalog (2026); REFERENCE.md lists the one-GPU sizes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Gpu:
+    model: str
+    memory_gb: int
+    """Memory of one GPU, in GB (10^9 bytes, as AWS and NVIDIA quote it)."""
+    bandwidth_gb_per_s: int
+    """Memory bandwidth of one GPU: the bound of single-stream decode speed."""
+    fp8: bool
+    """Has FP8 tensor cores (Ada, Hopper). Turing and Ampere do not."""
+
+
+T4 = Gpu("T4", 16, 320, fp8=False)
+A10G = Gpu("A10G", 24, 600, fp8=False)
+L4 = Gpu("L4", 24, 300, fp8=True)
+L40S = Gpu("L40S", 48, 864, fp8=True)
+A100_40 = Gpu("A100 40GB", 40, 1555, fp8=False)
+H100_80 = Gpu("H100 80GB", 80, 3350, fp8=True)
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    name: str
+    gpu: Gpu
+    gpu_count: int
+    vcpus: int
+    memory_gib: int
+    on_demand_usd_per_hour: float
+    """us-east-1 Linux on-demand; used for cost estimates, never for billing."""
+
+    @property
+    def gpu_memory_gb(self) -> int:
+        return self.gpu.memory_gb * self.gpu_count
+
+
+def _family(gpu: Gpu, sizes: list[tuple[str, int, int, int, float]]) -> list[InstanceType]:
+    return [InstanceType(name, gpu, count, vcpus, mem, price)
+            for name, count, vcpus, mem, price in sizes]
+
+
+CATALOG: dict[str, InstanceType] = {
+    t.name: t
+    for t in [
+        *_family(T4, [
+            ("g4dn.xlarge", 1, 4, 16, 0.526),
+            ("g4dn.2xlarge", 1, 8, 32, 0.752),
+            ("g4dn.4xlarge", 1, 16, 64, 1.204),
+            ("g4dn.8xlarge", 1, 32, 128, 2.176),
+            ("g4dn.12xlarge", 4, 48, 192, 3.912),
+            ("g4dn.16xlarge", 1, 64, 256, 4.352),
+        ]),
+        *_family(A10G, [
+            ("g5.xlarge", 1, 4, 16, 1.006),
+            ("g5.2xlarge", 1, 8, 32, 1.212),
+            ("g5.4xlarge", 1, 16, 64, 1.624),
+            ("g5.8xlarge", 1, 32, 128, 2.448),
+            ("g5.12xlarge", 4, 48, 192, 5.672),
+            ("g5.16xlarge", 1, 64, 256, 4.096),
+            ("g5.24xlarge", 4, 96, 384, 8.144),
+            ("g5.48xlarge", 8, 192, 768, 16.288),
+        ]),
+        *_family(L4, [
+            ("g6.xlarge", 1, 4, 16, 0.805),
+            ("g6.2xlarge", 1, 8, 32, 0.978),
+            ("g6.4xlarge", 1, 16, 64, 1.323),
+            ("g6.8xlarge", 1, 32, 128, 2.014),
+            ("g6.12xlarge", 4, 48, 192, 4.602),
+            ("g6.16xlarge", 1, 64, 256, 3.397),
+            ("g6.24xlarge", 4, 96, 384, 6.675),
+            ("g6.48xlarge", 8, 192, 768, 13.350),
+        ]),
+        *_family(L40S, [
+            ("g6e.xlarge", 1, 4, 32, 1.861),
+            ("g6e.2xlarge", 1, 8, 64, 2.242),
+            ("g6e.4xlarge", 1, 16, 128, 3.004),
+            ("g6e.8xlarge", 1, 32, 256, 4.529),
+            ("g6e.12xlarge", 4, 48, 384, 10.493),
+            ("g6e.16xlarge", 1, 64, 512, 7.577),
+            ("g6e.24xlarge", 4, 96, 768, 15.066),
+            ("g6e.48xlarge", 8, 192, 1536, 30.131),
+        ]),
+        *_family(A100_40, [("p4d.24xlarge", 8, 96, 1152, 21.96)]),
+        *_family(H100_80, [("p5.48xlarge", 8, 192, 2048, 55.04)]),
+    ]
+}
+
+GPU_MEMORY_USABLE_FRACTION = 0.9
+"""Share of GPU memory the weights may take: engines keep the rest for the CUDA context,
+activations and at least a little KV cache (vLLM's default gpu_memory_utilization is 0.9)."""
+
+
+def weights_gb(parameters_billions: float, bytes_per_parameter: float) -> float:
+    """Size of a model's weights in GB: 10^9 parameters x bytes each / 10^9 bytes."""
+    return parameters_billions * bytes_per_parameter
+
+
+def usable_gpu_memory_gb(instance: InstanceType) -> float:
+    return instance.gpu_memory_gb * GPU_MEMORY_USABLE_FRACTION
+
+
+def smallest_fitting(weights: float) -> InstanceType | None:
+    """The cheapest catalog instance whose usable GPU memory holds ``weights`` GB."""
+    fitting = [t for t in CATALOG.values() if usable_gpu_memory_gb(t) >= weights]
+    return min(fitting, key=lambda t: t.on_demand_usd_per_hour, default=None)
+
+
+class UnknownInstanceTypeError(ValueError):
+    pass
+
+
+def lookup(name: str) -> InstanceType:
+    """The catalog entry for ``name``, or an error that says what was probably meant."""
+    if name in CATALOG:
+        return CATALOG[name]
+    family = name.split(".", 1)[0]
+    close = difflib.get_close_matches(name, list(CATALOG), n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    # Every AWS GPU family starts with g or p; anything else (m5, c7i, inf2, trn1) has no
+    # NVIDIA GPU for TGI or vLLM.
+    if family[:1] in {"g", "p"}:
+        raise UnknownInstanceTypeError(f"{name} is not a GPU instance type in the catalog{hint}")
+    families = sorted({t.split(".")[0] for t in CATALOG})
+    raise UnknownInstanceTypeError(
+        f"{name} is not a GPU instance type; "
+        f"models need an NVIDIA GPU family: {', '.join(families)}"
+    )

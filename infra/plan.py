@@ -1,0 +1,369 @@
+"""The offline plan: the real program (``infra/__main__.py``) under Pulumi's mocks.
+
+Reads ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml``, hands their config to the Pulumi
+runtime as the CLI would (strings; JSON text for objects, lists, numbers and booleans;
+``secure:`` values as a placeholder listed as secret), runs the program, and records every
+resource it registers. No cloud credentials and no Pulumi CLI are needed.
+
+What the mocks cannot know is marked: values AWS assigns at deploy time (ids, ARNs,
+auto-generated names) come back from the mocks as deterministic placeholders that the
+JSON view prints as ``"<computed>"``; secrets print as ``"[secret]"``. A placeholder that
+ends up inside a longer string (an ARN in a policy document) stays visible as what it is:
+an ARN in the documentation account 123456789012.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import runpy
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi.output import Unknown
+from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROGRAM = PROJECT_DIR / "infra" / "__main__.py"
+ACCOUNT_ID = "123456789012"
+"""AWS's documentation account: placeholder ARNs can never point at a real resource."""
+COMPUTED = "<computed>"
+SECRET = "[secret]"
+SECRET_PLACEHOLDER = "offline-plan-secret-placeholder"
+"""What a ``secure:`` config value reads as offline (it cannot be decrypted here)."""
+
+
+class StackFileError(Exception):
+    """The stack does not exist or its file cannot be read."""
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    """Wire-form inputs: camelCase keys, secrets wrapped as Pulumi's RPC secrets."""
+    dependencies: tuple[str, ...]
+
+    def input(self, key: str, default: Any = None) -> Any:
+        """An input with secrets unwrapped (for tests and policy rules)."""
+        return _unwrap(self.inputs.get(key, default))
+
+
+@dataclass
+class Plan:
+    project: str
+    stack: str
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+    computed: frozenset[str]
+    """Every placeholder the mocks made up for a value AWS assigns at deploy time."""
+    findings: list[dict[str, str]] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, type_: str, name: str) -> PlannedResource:
+        matches = [r for r in self.resources if r.type == type_ and r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources of type {type_} named {name}")
+        return matches[0]
+
+    def children(self, parent_urn: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.parent == parent_urn]
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract of ``llm-serving plan --json`` (DESIGN.md)."""
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "parent": r.parent,
+                    "inputs": render(r.inputs, self.computed),
+                }
+                for r in self.resources
+            ],
+            "outputs": render(self.outputs, self.computed),
+            "findings": sorted(self.findings, key=lambda f: (f["urn"], f["policy"])),
+        }
+
+    def json_text(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
+
+
+def render(value: Any, computed: frozenset[str] = frozenset()) -> Any:
+    """A wire value as the plan shows it: secrets hidden, unknowns marked, numbers tidy."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
+        return COMPUTED
+    if isinstance(value, str):
+        return COMPUTED if value in computed else value
+    if isinstance(value, Mapping):
+        return {str(k): render(v, computed) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [render(v, computed) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return _unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, Mapping):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------- stack files
+
+
+def available_stacks(project_dir: Path = PROJECT_DIR) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def project_name(project_dir: Path = PROJECT_DIR) -> str:
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    return str(project["name"])
+
+
+def _has_secure(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secure(v) for v in value)
+    return False
+
+
+def _replace_secure(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER
+        return {k: _replace_secure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_secure(v) for v in value]
+    return value
+
+
+def _as_cli_string(value: Any) -> str:
+    """Pulumi hands every config value to the program as a string; structured values and
+    scalars other than strings as JSON text."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, str], list[str]]:
+    """The stack's config as the Pulumi CLI would pass it: (values, secret keys)."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(available_stacks(project_dir)) or "none"
+        raise StackFileError(f"no stack file {path.name} in {project_dir} (stacks here: {known})")
+    project = project_name(project_dir)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise StackFileError(f"{path.name} is not valid YAML: {e}") from None
+    if not isinstance(document, Mapping):
+        raise StackFileError(f"{path.name} must be a mapping with a 'config:' key")
+    values: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        if _has_secure(value):
+            secrets.append(full_key)
+        values[full_key] = _as_cli_string(_replace_secure(value))
+    return values, secrets
+
+
+# ----------------------------------------------------------------------------- mocks
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:7]
+
+
+_ARN_SERVICE = {
+    "aws:sqs/queue:Queue": "sqs",
+    "aws:s3/bucket:Bucket": "s3",
+}
+
+
+class _Mocks(mocks.Mocks):
+    """Answers resource registrations and invokes the way AWS would, with placeholders for
+    what only AWS can know. Every placeholder is recorded so the plan can mark it."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.computed: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _placeholder(self, value: str) -> str:
+        with self._lock:
+            self.computed.add(value)
+        return value
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        if not args.custom:
+            return "", state
+        token = args.typ
+        service = token.split(":")[1].split("/")[0]
+        suffix = _short_hash(f"{token}::{args.name}")
+        physical = args.inputs.get("name") or self._placeholder(f"{args.name}-{suffix}")
+        resource_id = self._placeholder(f"{args.name}-{suffix}-id")
+        if token == "aws:sqs/queue:Queue":
+            arn = self._placeholder(f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{physical}")
+            state["url"] = self._placeholder(
+                f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{physical}")
+            resource_id = state["url"]
+        elif token == "aws:s3/bucket:Bucket":
+            bucket = args.inputs.get("bucket") or physical
+            state["bucket"] = bucket
+            arn = self._placeholder(f"arn:aws:s3:::{bucket}")
+            resource_id = bucket
+        else:
+            kind = token.split(":")[-1].lower()
+            arn = self._placeholder(
+                f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{physical}")
+        state.setdefault("arn", arn)
+        state.setdefault("name", physical)
+        state.setdefault("arnSuffix", self._placeholder(f"{kind_of(token)}/{physical}/{suffix}"))
+        return resource_id, state
+
+    def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        answer = _INVOKES.get(args.token)
+        if answer is None:
+            raise NotImplementedError(
+                f"the offline plan has no answer for the invoke {args.token}; "
+                "add one to infra/plan.py"
+            )
+        return answer(self, args.args)
+
+
+def kind_of(token: str) -> str:
+    return token.rsplit(":", 1)[-1].lower()
+
+
+def _get_region(m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
+    return {"id": m.region, "name": m.region, "region": m.region,
+            "endpoint": f"ec2.{m.region}.amazonaws.com", "description": m.region}
+
+
+def _get_availability_zones(m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
+    letters = "abcdef"
+    return {"id": m.region, "names": [f"{m.region}{c}" for c in letters],
+            "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))],
+            "groupNames": [m.region] * len(letters)}
+
+
+def _get_vpc(m: _Mocks, args: dict[str, Any]) -> dict[str, Any]:
+    # The CIDR of an existing VPC is only known in the account.
+    return {"id": args.get("id"), "cidrBlock": m._placeholder("10.255.0.0/16"),
+            "arn": m._placeholder(f"arn:aws:ec2:{m.region}:{ACCOUNT_ID}:vpc/{args.get('id')}")}
+
+
+def _get_caller_identity(_m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
+    return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline-plan",
+            "id": ACCOUNT_ID, "userId": "AIDAOFFLINEPLAN"}
+
+
+def _get_partition(_m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com",
+            "reverseDnsPrefix": "com.amazonaws"}
+
+
+def _get_ssm_parameter(m: _Mocks, args: dict[str, Any]) -> dict[str, Any]:
+    name = str(args.get("name"))
+    # Public AMI parameters resolve to an AMI id in the account's region at deploy time.
+    value = m._placeholder(f"ami-{hashlib.sha256(name.encode()).hexdigest()[:17]}")
+    return {"id": name, "name": name, "value": value, "insecureValue": value,
+            "type": "String", "version": 1, "arn": f"arn:aws:ssm:{m.region}::parameter{name}"}
+
+
+_INVOKES: dict[str, Callable[[_Mocks, dict[str, Any]], dict[str, Any]]] = {
+    "aws:index/getRegion:getRegion": _get_region,
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _get_availability_zones,
+    "aws:ec2/getVpc:getVpc": _get_vpc,
+    "aws:index/getCallerIdentity:getCallerIdentity": _get_caller_identity,
+    "aws:index/getPartition:getPartition": _get_partition,
+    "aws:ssm/getParameter:getParameter": _get_ssm_parameter,
+}
+
+
+class _Recorder(mocks.MockMonitor):
+    """The mocks' monitor, also keeping what each registration asked for."""
+
+    def __init__(self, m: _Mocks) -> None:
+        super().__init__(m)
+        self.registered: list[PlannedResource] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            with self._lock:
+                self.registered.append(PlannedResource(
+                    urn=response.urn, type=request.type, name=request.name,
+                    parent=request.parent, custom=bool(request.custom), inputs=inputs,
+                    dependencies=tuple(sorted(request.dependencies))))
+        return response
+
+
+# ------------------------------------------------------------------------------ plan
+
+
+def run_plan(stack: str, project_dir: Path = PROJECT_DIR,
+             overrides: Mapping[str, Any] | None = None) -> Plan:
+    """Evaluate the program for ``stack`` offline and return what it declares.
+
+    ``overrides`` replace stack-file values (full keys, e.g. ``llm-serving:models``), which
+    is how tests try a config without writing a file. Raises ``StackFileError`` and the
+    program's own errors (``infra.config.ConfigError`` for an invalid config)."""
+    values, secrets = read_stack_config(stack, project_dir)
+    for key, value in (overrides or {}).items():
+        values[key] = _as_cli_string(value)
+    project = project_name(project_dir)
+    m = _Mocks(region=values.get("aws:region", "us-east-1"))
+    monitor = _Recorder(m)
+    # A second plan in the same process needs a fresh root stack resource.
+    settings.ROOT.set(None)
+    mocks.set_mocks(m, project=project, stack=stack, preview=False, monitor=monitor)
+    set_all_config(values, secrets)
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+        outputs = _stack_outputs()
+    finally:
+        set_all_config({}, [])
+        # Collect the event loops Pulumi's worker threads left behind now, while their
+        # sockets are open; at interpreter exit their finalizers print spurious errors.
+        gc.collect()
+    resources = sorted(monitor.registered, key=lambda r: r.urn)
+    return Plan(project=project, stack=stack, resources=resources, outputs=outputs,
+                computed=frozenset(m.computed))
+
+
+def _stack_outputs() -> dict[str, Any]:
+    root = settings.get_root_resource()
+    exported = dict(getattr(root, "outputs", {}) or {})
+    if not exported:
+        return {}
+    struct = _sync_await(rpc.serialize_properties(exported, {}))
+    return dict(rpc.deserialize_properties(struct, keep_unknowns=True))
