@@ -122,7 +122,7 @@ class Network(pulumi.ComponentResource):
                 tags={"Name": f"{name}-public-{i}", "kubernetes.io/role/elb": "1"}, opts=child))
             private.append(aws.ec2.Subnet(
                 f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=private_cidrs[i],
-                availability_zone=az,
+                availability_zone=az, map_public_ip_on_launch=False,
                 tags={"Name": f"{name}-private-{i}", "kubernetes.io/role/internal-elb": "1"},
                 opts=child))
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)

@@ -19,6 +19,7 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,7 +28,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pulumi.runtime import config as runtime_config
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -68,6 +68,7 @@ class ExistingNetworkConfig(Section):
     """Deploy into a VPC you already have instead of creating one."""
 
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    """The VPC to deploy into."""
     private_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
         min_length=2
     )
@@ -229,6 +230,7 @@ class ModelConfig(Section):
     """GPU instance types, most preferred first. Spot draws on all of them, so list
     several with the same GPU count; the first is the on-demand type."""
     capacity: CapacityConfig = CapacityConfig()
+    """How many instances: scale-to-zero by default, spot unless onDemandBase says otherwise."""
     max_input_tokens: int = Field(4096, ge=1)
     """Longest prompt the engine accepts; longer requests fail at once, never retried."""
     max_total_tokens: int = Field(8192, ge=2)
@@ -236,6 +238,7 @@ class ModelConfig(Section):
     max_concurrent_requests: int = Field(64, ge=1, le=4096)
     """Requests the engine batches at once; more get HTTP 429 and are retried."""
     queue: QueueConfig = QueueConfig()
+    """The model's request queue and its dead-letter queue."""
     image: str | None = None
     """Override the engine's pinned image (e.g. a copy in your ECR)."""
 
@@ -331,9 +334,13 @@ class StackConfig(Section):
     """Marks a production stack: stricter rules apply (several AZs with a NAT per AZ,
     HTTPS, someone to alert, deletion protection)."""
     network: NetworkConfig = NetworkConfig()
+    """The VPC: a new one by default."""
     load_balancer: LoadBalancerConfig = LoadBalancerConfig()
+    """The Application Load Balancer shared by the models."""
     alerts: AlertsConfig = AlertsConfig()
+    """Who hears about alarms."""
     results: ResultsConfig = ResultsConfig()
+    """The results bucket of the asynchronous path."""
     models: dict[str, ModelConfig] = Field(min_length=1)
     """The models to serve, keyed by name: reordering them replaces nothing."""
 

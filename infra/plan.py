@@ -55,6 +55,8 @@ class PlannedResource:
     inputs: dict[str, Any]
     """Wire-form inputs: camelCase keys, secrets wrapped as Pulumi's RPC secrets."""
     dependencies: tuple[str, ...]
+    id: str
+    """The (placeholder) id the mocks gave the resource; never shown in the JSON."""
 
     def input(self, key: str, default: Any = None) -> Any:
         """An input with secrets unwrapped (for tests and policy rules)."""
@@ -315,7 +317,7 @@ class _Recorder(mocks.MockMonitor):
         self.registered: list[PlannedResource] = []
         self._lock = threading.Lock()
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
@@ -323,7 +325,7 @@ class _Recorder(mocks.MockMonitor):
                 self.registered.append(PlannedResource(
                     urn=response.urn, type=request.type, name=request.name,
                     parent=request.parent, custom=bool(request.custom), inputs=inputs,
-                    dependencies=tuple(sorted(request.dependencies))))
+                    dependencies=tuple(sorted(request.dependencies)), id=response.id))
         return response
 
 
@@ -340,15 +342,30 @@ def run_plan(stack: str, project_dir: Path = PROJECT_DIR,
     values, secrets = read_stack_config(stack, project_dir)
     for key, value in (overrides or {}).items():
         values[key] = _as_cli_string(value)
-    project = project_name(project_dir)
+    return run_program(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"),
+                       project=project_name(project_dir), stack=stack,
+                       config=values, secret_keys=secrets)
+
+
+def run_program(program: Callable[[], object], *, project: str = "llm-serving",
+                stack: str = "test", config: Mapping[str, str] | None = None,
+                secret_keys: list[str] | None = None) -> Plan:
+    """Run any Pulumi program (a function declaring resources) under the plan's mocks.
+
+    The offline plan runs ``infra/__main__.py`` through this; component tests run a single
+    component."""
+    values = dict(config or {})
     m = _Mocks(region=values.get("aws:region", "us-east-1"))
     monitor = _Recorder(m)
-    # A second plan in the same process needs a fresh root stack resource.
+    # A second run in the same process needs a fresh root stack resource.
     settings.ROOT.set(None)
     mocks.set_mocks(m, project=project, stack=stack, preview=False, monitor=monitor)
-    set_all_config(values, secrets)
+    # Outputs a failed earlier run left pending would fail this one (MockSettings does not
+    # reset them).
+    settings.SETTINGS.outputs = set()
+    set_all_config(values, secret_keys or [])
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+        _sync_await(run_pulumi_func(program))
         outputs = _stack_outputs()
     finally:
         set_all_config({}, [])

@@ -147,5 +147,5 @@ def mermaid(plan: Plan) -> str:
 
 def _box(component: PlannedResource, inside: Counter[str]) -> str:
     title = f"{short_type(component.type)} {component.name}"
-    detail = "<br/>".join(f"{n} × {t}" for t, n in sorted(inside.items()))
+    detail = "<br/>".join(f"{n} x {t}" for t, n in sorted(inside.items()))
     return f"{title}<br/><small>{detail}</small>" if detail and not component.custom else title
