@@ -186,6 +186,9 @@ class CapacityConfig(Section):
     warm_pool: int = Field(0, ge=0, le=100)
     """Stopped on-demand instances kept with image and weights on disk, ready in about
     a minute instead of many. They cost only their volumes while stopped."""
+    on_demand_fallback_max: int | None = Field(None, ge=0, le=100)
+    """Extra on-demand instances while spot cannot deliver. Unset: up to max - onDemandBase
+    (all the spot capacity); 0 turns the fallback off."""
 
     @model_validator(mode="after")
     def _bounds(self) -> CapacityConfig:
@@ -193,7 +196,24 @@ class CapacityConfig(Section):
             raise _rule("max", f"must be at least min ({self.min})")
         if self.on_demand_base > self.max:
             raise _rule("onDemandBase", f"must be at most max ({self.max})")
+        if self.fallback_max > self.max - self.on_demand_base:
+            raise _rule("onDemandFallbackMax",
+                        f"must be at most max - onDemandBase ({self.max - self.on_demand_base})")
+        on_demand_max = self.on_demand_base + self.fallback_max
+        if self.warm_pool > on_demand_max:
+            raise _rule(
+                "warmPool",
+                f"must be at most what the on-demand group can grow to (onDemandBase "
+                f"{self.on_demand_base} + onDemandFallbackMax {self.fallback_max} = {on_demand_max}): "
+                "warm instances only ever join that group",
+            )
         return self
+
+    @property
+    def fallback_max(self) -> int:
+        if self.on_demand_fallback_max is not None:
+            return self.on_demand_fallback_max
+        return self.max - self.on_demand_base
 
 
 class QueueConfig(Section):
@@ -209,6 +229,15 @@ class QueueConfig(Section):
         lt=request_queue.DEAD_LETTER_RETENTION_SECONDS)
     """How long an unserved request waits (4 days, SQS's default). Below 14 days so the
     dead-letter queue, which keeps messages 14 days, always outlives it."""
+
+
+class ScheduleConfig(Section):
+    off_cron: str = Field(pattern=r"^\S+( \S+){4}$")
+    """Cron (minute hour day month weekday) when both groups go to zero, e.g. `0 19 * * 1-5`."""
+    on_cron: str = Field(pattern=r"^\S+( \S+){4}$")
+    """Cron when the configured capacity comes back, e.g. `0 7 * * 1-5`."""
+    time_zone: str = "UTC"
+    """IANA time zone of both crons, e.g. Europe/Berlin."""
 
 
 class ModelConfig(Section):
@@ -241,6 +270,17 @@ class ModelConfig(Section):
     """The model's request queue and its dead-letter queue."""
     image: str | None = None
     """Override the engine's pinned image (e.g. a copy in your ECR)."""
+    max_generation_seconds: int = Field(300, ge=10, le=3600)
+    """Longest a single generation may run: the load balancer waits this long for a
+    leaving instance's requests (deregistration delay)."""
+    health_check_grace_seconds: int | None = Field(None, ge=60, le=7200)
+    """How long a new instance has to load the model before health checks count. Unset:
+    estimated from the weights and the engine image (components.gpu_fleet)."""
+    target_backlog_per_instance: float | None = Field(None, gt=0)
+    """Queue backlog plus in-flight requests per instance that scaling aims for. Unset:
+    maxConcurrentRequests (each instance full, nothing waiting)."""
+    schedule: ScheduleConfig | None = None
+    """Switch the model off and on at fixed times (e.g. dev outside working hours)."""
 
     @field_validator("instance_types")
     @classmethod
@@ -287,6 +327,12 @@ class ModelConfig(Section):
                     f"{t.name} has {t.gpu.model} GPUs, which lack FP8; "
                     "use an L4, L40S or H100 type (g6, g6e, p5) or another quantization",
                 )
+        if self.capacity.max > self.capacity.on_demand_base and len(types) < 2:
+            raise _rule(
+                "instanceTypes",
+                "spot capacity needs at least two instance types (each is its own spot pool; "
+                "one pool runs dry often); add one, or set capacity.onDemandBase to max",
+            )
         counts = {t.gpu_count for t in types}
         if len(counts) > 1:
             listing = ", ".join(f"{t.name}: {t.gpu_count}" for t in types)
@@ -341,6 +387,9 @@ class StackConfig(Section):
     """Who hears about alarms."""
     results: ResultsConfig = ResultsConfig()
     """The results bucket of the asynchronous path."""
+    worker_image: str = Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$")
+    """Image of the queue worker, built from model_server/Dockerfile and pushed to a
+    registry the instances can pull from (ECR: the instance role gets pull rights)."""
     models: dict[str, ModelConfig] = Field(min_length=1)
     """The models to serve, keyed by name: reordering them replaces nothing."""
 
@@ -466,6 +515,9 @@ _PATTERN_HINTS = {
     "certificateArn": "must be an ACM certificate ARN",
     "vpcId": "must be a VPC id such as vpc-0abc12345",
     "emails": "must be an email address",
+    "workerImage": "must be an image reference with a tag or digest, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/llm-serving-worker:0.1.0",
+    "offCron": "must be a cron of 5 fields, e.g. '0 19 * * 1-5'",
+    "onCron": "must be a cron of 5 fields, e.g. '0 7 * * 1-5'",
 }
 
 

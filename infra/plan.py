@@ -228,13 +228,17 @@ class _Mocks(mocks.Mocks):
         token = args.typ
         service = token.split(":")[1].split("/")[0]
         suffix = _short_hash(f"{token}::{args.name}")
-        physical = args.inputs.get("name") or self._placeholder(f"{args.name}-{suffix}")
+        physical = args.inputs.get("name") or self._placeholder(
+            (args.inputs.get("namePrefix") or f"{args.name}-") + suffix)
         resource_id = self._placeholder(f"{args.name}-{suffix}-id")
         if token == "aws:sqs/queue:Queue":
             arn = self._placeholder(f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{physical}")
             state["url"] = self._placeholder(
                 f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{physical}")
             resource_id = state["url"]
+        elif token == "aws:ec2/launchTemplate:LaunchTemplate":
+            state["latestVersion"] = self._placeholder(f"{args.name}-{suffix}-latest-version")
+            arn = self._placeholder(f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:launch-template/{resource_id}")
         elif token == "aws:s3/bucket:Bucket":
             bucket = args.inputs.get("bucket") or physical
             state["bucket"] = bucket
@@ -281,6 +285,18 @@ def _get_vpc(m: _Mocks, args: dict[str, Any]) -> dict[str, Any]:
             "arn": m._placeholder(f"arn:aws:ec2:{m.region}:{ACCOUNT_ID}:vpc/{args.get('id')}")}
 
 
+_ELB_ACCOUNTS = {
+    # Elastic Load Balancing's log-writing account per region (AWS's access-log docs).
+    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
+    "us-west-2": "797873946194", "eu-west-1": "156460612806", "eu-central-1": "054676820928",
+}
+
+
+def _get_elb_service_account(m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
+    account = _ELB_ACCOUNTS.get(m.region) or m._placeholder(f"elb-account-of-{m.region}")
+    return {"id": account, "arn": f"arn:aws:iam::{account}:root"}
+
+
 def _get_caller_identity(_m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
     return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline-plan",
             "id": ACCOUNT_ID, "userId": "AIDAOFFLINEPLAN"}
@@ -306,6 +322,7 @@ _INVOKES: dict[str, Callable[[_Mocks, dict[str, Any]], dict[str, Any]]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": _get_caller_identity,
     "aws:index/getPartition:getPartition": _get_partition,
     "aws:ssm/getParameter:getParameter": _get_ssm_parameter,
+    "aws:elb/getServiceAccount:getServiceAccount": _get_elb_service_account,
 }
 
 

@@ -99,6 +99,17 @@ class Engine:
     quantize_flag: str
     quantize_values: dict[Quantization, str]
     """Spelling of each supported quantization for this engine's flag."""
+    image_size_gib: int
+    """Disk the unpacked image takes: the root volume is sized for it plus the weights."""
+    download_entrypoint: str
+    """Program in the image that downloads the weights without serving (warm-pool
+    instances fetch them before they are stopped, so they start serving in about a minute)."""
+
+    def download_args(self, settings: EngineSettings) -> list[str]:
+        """Arguments of ``download_entrypoint`` that fetch the model's weights into the cache."""
+        if self.name == "tgi":
+            return ["download-weights", settings.model_id, "--revision", settings.revision]
+        return ["download", settings.model_id, "--revision", settings.revision]
 
     def container_args(self, settings: EngineSettings) -> list[str]:
         """The engine container's command-line arguments for one model and instance type."""
@@ -172,6 +183,8 @@ TGI = Engine(
         Quantization.AWQ: "awq",
         Quantization.GPTQ: "gptq",
     },
+    image_size_gib=30,
+    download_entrypoint="text-generation-server",
 )
 
 VLLM = Engine(
@@ -197,6 +210,9 @@ VLLM = Engine(
         Quantization.AWQ: "awq",
         Quantization.GPTQ: "gptq",
     },
+    image_size_gib=30,
+    # huggingface_hub's CLI ships in the vLLM image.
+    download_entrypoint="huggingface-cli",
 )
 
 ENGINES: dict[EngineName, Engine] = {"tgi": TGI, "vllm": VLLM}

@@ -140,7 +140,7 @@ def test_rejects_a_70b_model_on_a_24_gb_gpu_with_the_arithmetic() -> None:
 
 def test_accepts_a_70b_model_quantized_to_4_bits_on_four_l40s() -> None:
     config = parse_stack_config(stack_config(models={"chat": model(
-        parametersBillions=70, quantization="awq", instanceTypes=["g6e.12xlarge"])}))
+        parametersBillions=70, quantization="awq", instanceTypes=["g6e.12xlarge", "g6e.24xlarge"])}))
     assert config.models["chat"].engine_settings("chat").num_shards == 4
 
 
@@ -151,7 +151,7 @@ def test_rejects_fp8_on_a_gpu_without_fp8() -> None:
 
 def test_accepts_fp8_on_l4() -> None:
     assert parse_stack_config(stack_config(models={"chat": model(
-        quantization="fp8", instanceTypes=["g6.xlarge"])})).models["chat"].quantization.value == "fp8"
+        quantization="fp8", instanceTypes=["g6.xlarge", "g6e.xlarge"])})).models["chat"].quantization.value == "fp8"
 
 
 def test_rejects_instance_types_with_different_gpu_counts() -> None:
@@ -193,7 +193,7 @@ def test_rejects_a_missing_required_key() -> None:
 
 
 def test_rejects_an_empty_model_map() -> None:
-    [line] = errors({"models": {}})
+    [line] = errors(stack_config(models={}))
     assert line.startswith("llm-serving:models:")
 
 

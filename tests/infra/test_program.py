@@ -19,7 +19,7 @@ def test_dev_declares_network_queue_bucket_and_secret(dev_plan: Plan) -> None:
     assert c["aws:ec2/natGateway:NatGateway"] == 1
     assert c["llm-serving:aws:RequestQueue"] == 1
     assert c["aws:sqs/queue:Queue"] == 2
-    assert c["aws:s3/bucket:Bucket"] == 1
+    assert c["aws:s3/bucket:Bucket"] == 2  # results and load-balancer access logs
     assert c["aws:secretsmanager/secret:Secret"] == 1
 
 

@@ -1,0 +1,611 @@
+"""GPU fleet of one model on EC2: a launch template and two Auto Scaling groups.
+
+Creates:
+- an instance role and profile that can read only this model's queue, write only its
+  results prefix, read the token secret, write its log groups, and complete lifecycle
+  actions of its own groups; a security group that admits the engine port from the load
+  balancer only;
+- one launch template (AWS's GPU AMI from its public SSM parameter, IMDSv2 required with
+  hop limit 1, instance-metadata tags on, encrypted gp3 root volume sized for the image and
+  the weights, no public IP, cloud-init user data from ``components.user_data``);
+- an **on-demand base group** (``on_demand_base`` instances, with a warm pool of stopped
+  instances: AWS allows warm pools only on groups without spot) and a **spot group** (mixed
+  instance types, price-capacity-optimized, capacity rebalance). Both register with the
+  model's target group, use ELB health checks with a grace period that covers model load,
+  and carry a launch hook (the boot completes it once the engine is ready) and a
+  termination hook (the worker drains, then completes it);
+- scaling: target tracking on (queue backlog + in-flight requests) per in-service instance
+  across both groups, a step policy that wakes a group from zero, and an optional schedule;
+- the spot fallback: when the spot group stays short of its desired capacity, the
+  on-demand group grows by the shortfall (up to ``on_demand_fallback_max``), and shrinks
+  back to its base when spot returns. Two alarms and two step policies, visible in a plan;
+- zero-downtime upgrades: a change of the launch template (model revision, engine, image,
+  instance types) rolls both groups by instance refresh, launching before terminating,
+  with checkpoints and automatic rollback on the given alarms.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components import _policy, user_data
+from model_server import metrics
+from model_server.engines import Engine
+
+GPU_AMI_PARAMETER = (
+    "/aws/service/deeplearning/ami/x86_64/"
+    "base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
+)
+"""AWS's Deep Learning Base AMI (Amazon Linux 2023): NVIDIA driver, Docker and the NVIDIA
+container toolkit, for every G and P type in the catalog."""
+ROOT_DEVICE = "/dev/xvda"
+AMI_BASE_GIB = 60
+"""What the AMI itself takes (CUDA, drivers, Docker), with room for logs."""
+ROOT_VOLUME_THROUGHPUT_MIBPS = 500
+ROOT_VOLUME_IOPS = 6000
+"""gp3 above its 125 MiB/s baseline: image layers and weights land faster on boot."""
+
+# Model-load estimate: boot, image pull, weight download, load and warm-up.
+BOOT_SECONDS = 90
+IMAGE_PULL_SECONDS = 360
+"""A 15 to 20 GB engine image takes 4 to 6 minutes to pull (REFERENCE.md)."""
+DOWNLOAD_SECONDS_PER_GB = 10.0
+"""About 100 MB/s from the Hugging Face Hub."""
+LOAD_SECONDS_PER_GB = 1.0
+WARMUP_SECONDS = 60
+
+TERMINATION_HOOK_HEARTBEAT_SECONDS = 300
+"""Longest the worker may drain on scale-in before the instance goes anyway."""
+SHORTFALL_MINUTES = 5
+"""Spot short this long before on-demand fills in: a few minutes rides out a slow launch."""
+RECOVERY_MINUTES = 10
+"""Spot back this long before on-demand shrinks: slower than growth, to avoid flapping."""
+SCALING_PERIOD_SECONDS = 60
+"""SQS metrics arrive once a minute; the worker's are high-resolution."""
+
+
+def estimate_load_seconds(weights_gb: float, image_size_gib: int) -> int:
+    """Seconds from launch to a ready engine, for the health-check grace period."""
+    pull = IMAGE_PULL_SECONDS * max(1.0, image_size_gib / 30)
+    return math.ceil(BOOT_SECONDS + pull + weights_gb * (DOWNLOAD_SECONDS_PER_GB + LOAD_SECONDS_PER_GB)
+                     + WARMUP_SECONDS)
+
+
+def root_volume_gib(weights_gb: float, image_size_gib: int) -> int:
+    """AMI, engine image, the weights twice (download cache and any conversion), slack."""
+    return AMI_BASE_GIB + image_size_gib + math.ceil(2 * weights_gb) + 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """Times the model is switched off and on (cron in ``time_zone``), e.g. dev at night."""
+
+    off_cron: str
+    on_cron: str
+    time_zone: str = "UTC"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuFleetArgs:
+    model: str
+    """The model's name in the stack: the worker's WORKER_MODEL and the metric dimension."""
+    name_prefix: str
+    """Prefix of the groups' physical names (``llm-<stack>-<model>-``): the instance role
+    may complete lifecycle actions of groups with this prefix only."""
+    engine: Engine
+    engine_args: Sequence[str]
+    download_args: Sequence[str]
+    engine_image: str
+    worker_image: str
+    instance_types: Sequence[str]
+    """Most preferred first; the first is the on-demand type."""
+    weights_gb: float
+    vpc_id: pulumi.Input[str]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    load_balancer_security_group_id: pulumi.Input[str]
+    target_group_arn: pulumi.Input[str]
+    queue_url: pulumi.Input[str]
+    queue_name: pulumi.Input[str]
+    consume_policy_json: pulumi.Input[str]
+    results_bucket: pulumi.Input[str]
+    results_policy_json: pulumi.Input[str]
+    token_secret_arn: pulumi.Input[str]
+    token_policy_json: pulumi.Input[str]
+    min_size: int = 0
+    """Instances across both groups; 0 lets the model scale to zero."""
+    max_size: int = 2
+    on_demand_base: int = 0
+    on_demand_fallback_max: int = 0
+    """Extra on-demand instances while spot is short; 0 disables the fallback."""
+    warm_pool_size: int = 0
+    health_check_grace_seconds: int | None = None
+    """None derives it from the weights and the image (``estimate_load_seconds``)."""
+    target_backlog_per_instance: float = 64
+    """Queue backlog plus in-flight requests one instance should carry."""
+    worker_max_in_flight: int = 64
+    worker_drain_seconds: int = 100
+    """Under the 2-minute spot notice, so interrupted work is released in time."""
+    schedule: Schedule | None = None
+    refresh_rollback_alarm_names: pulumi.Input[Sequence[str]] = ()
+    """Alarms that stop and roll back an instance refresh (up to 10)."""
+    log_retention_days: int = 30
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.instance_types) < 1:
+            raise ValueError("instance_types needs at least one type")
+        if not 0 <= self.min_size <= self.max_size:
+            raise ValueError("need 0 <= min_size <= max_size")
+        if self.on_demand_base > self.max_size:
+            raise ValueError("on_demand_base cannot exceed max_size")
+        if self.warm_pool_size > self.on_demand_base + self.on_demand_fallback_max:
+            raise ValueError("warm_pool_size cannot exceed what the on-demand group can grow to")
+
+    @property
+    def grace_seconds(self) -> int:
+        if self.health_check_grace_seconds is not None:
+            return self.health_check_grace_seconds
+        return estimate_load_seconds(self.weights_gb, self.engine.image_size_gib)
+
+    @property
+    def spot_max(self) -> int:
+        return self.max_size - self.on_demand_base
+
+
+class GpuFleet(pulumi.ComponentResource):
+    launch_template: aws.ec2.LaunchTemplate
+    on_demand_group: aws.autoscaling.Group
+    spot_group: aws.autoscaling.Group | None
+    """None when every instance is on-demand (max_size == on_demand_base)."""
+    group_names: pulumi.Output[list[str]]
+    """Both groups' names: the ``AutoScalingGroupName`` dimension of their metrics."""
+    role_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    user_data: pulumi.Output[str]
+    """The rendered cloud-config (for tests and validators; never holds a secret)."""
+
+    def __init__(self, name: str, args: GpuFleetArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:aws:GpuFleet", name, None, opts)
+        self._name, self._args = name, args
+        self._child = pulumi.ResourceOptions(parent=self)
+        region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
+        log_groups = self._log_groups()
+        profile, role = self._instance_profile(region, log_groups)
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-instances", vpc_id=args.vpc_id,
+            description=f"GPU instances of {args.model}: engine port from the load balancer only",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(
+                protocol="tcp", from_port=args.engine.port, to_port=args.engine.port,
+                security_groups=[args.load_balancer_security_group_id],
+                description="engine traffic and health checks from the ALB")],
+            egress=[aws.ec2.SecurityGroupEgressArgs(
+                protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
+                description="AWS APIs, image registries and the Hugging Face Hub")],
+            opts=self._child)
+        self.user_data = self._user_data(region, log_groups)
+        self.launch_template = self._launch_template(profile, sg)
+        self.on_demand_group = self._on_demand_group()
+        self.spot_group = self._spot_group() if args.spot_max > 0 else None
+        groups = [g for g in (self.on_demand_group, self.spot_group) if g is not None]
+        self._scaling(groups)
+        if args.on_demand_fallback_max > 0 and self.spot_group is not None:
+            self._spot_fallback(self.spot_group)
+        if args.schedule is not None:
+            self._schedule(groups, args.schedule)
+        self.group_names = pulumi.Output.all(*[g.name for g in groups])
+        self.role_arn = role.arn
+        self.security_group_id = sg.id
+        self.register_outputs({"group_names": self.group_names, "role_arn": self.role_arn})
+
+    # ------------------------------------------------------------------ identity, logs
+
+    def _log_groups(self) -> dict[str, aws.cloudwatch.LogGroup]:
+        return {
+            kind: aws.cloudwatch.LogGroup(
+                f"{self._name}-{kind}", name_prefix=f"/llm-serving/{self._args.name_prefix}{kind}-",
+                retention_in_days=self._args.log_retention_days, opts=self._child)
+            for kind in ("boot", "engine", "worker", "metrics")
+        }
+
+    def _instance_profile(self, region: pulumi.Output[str],
+                          log_groups: Mapping[str, aws.cloudwatch.LogGroup]
+                          ) -> tuple[aws.iam.InstanceProfile, aws.iam.Role]:
+        a, child = self._args, self._child
+        role = aws.iam.Role(f"{self._name}-instance",
+                            assume_role_policy=_policy.assume_role_policy("ec2.amazonaws.com"),
+                            description=f"GPU instances serving {a.model}", opts=child)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+        group_arn = pulumi.Output.all(region, account).apply(
+            lambda ra: f"arn:aws:autoscaling:{ra[0]}:{ra[1]}:autoScalingGroup:*:"
+                       f"autoScalingGroupName/{a.name_prefix}*")
+        log_arns = [g.arn.apply(lambda arn: f"{arn}:*") for g in log_groups.values()]
+        documents = {
+            "queue": a.consume_policy_json,
+            "results": a.results_policy_json,
+            "token": a.token_policy_json,
+            "runtime": _policy.document(
+                _policy.allow(["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                              log_arns, sid="WriteOwnLogs"),
+                _policy.allow(["autoscaling:CompleteLifecycleAction",
+                               "autoscaling:RecordLifecycleActionHeartbeat"],
+                              [group_arn], sid="OwnLifecycleActions")),
+        }
+        registries = user_data._registries(a.engine_image, a.worker_image)
+        if registries:
+            documents["images"] = _policy.document(
+                # GetAuthorizationToken has no resource to scope it to.
+                _policy.allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),
+                _policy.allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                               "ecr:BatchCheckLayerAvailability"],
+                              [_ecr_repository_arn(i) for i in (a.engine_image, a.worker_image)
+                               if ".dkr.ecr." in i], sid="PullImages"))
+        for label, document in documents.items():
+            aws.iam.RolePolicy(f"{self._name}-{label}", role=role.id, policy=document, opts=child)
+        # Session Manager instead of SSH: no key pairs, no open port 22.
+        aws.iam.RolePolicyAttachment(
+            f"{self._name}-ssm", role=role.name,
+            policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=child)
+        profile = aws.iam.InstanceProfile(f"{self._name}-instance", role=role.name, opts=child)
+        return profile, role
+
+    # ---------------------------------------------------------------- launch template
+
+    def _user_data(self, region: pulumi.Output[str],
+                   log_groups: Mapping[str, aws.cloudwatch.LogGroup]) -> pulumi.Output[str]:
+        a = self._args
+
+        def render(values: list[str]) -> str:
+            region_, queue_url, bucket, secret_arn, boot, engine, worker, metric_group = values
+            spec = user_data.BootSpec(
+                model=a.model, region=region_, engine_name=a.engine.name,
+                engine_image=a.engine_image, engine_args=list(a.engine_args),
+                engine_port=a.engine.port, readiness_path=a.engine.readiness_path,
+                shm_size_gib=a.engine.shm_size_gib, graceful_stop_seconds=a.engine.graceful_stop_seconds,
+                model_cache_dir=a.engine.model_cache_dir, token_env=a.engine.token_env,
+                download_entrypoint=a.engine.download_entrypoint, download_args=list(a.download_args),
+                worker_image=a.worker_image,
+                worker_env=worker_environment(a, region_, queue_url, bucket, metric_group),
+                worker_stop_seconds=a.worker_drain_seconds + 10,
+                token_secret_arn=secret_arn, launch_hook_name=LAUNCH_HOOK,
+                ready_timeout_seconds=a.grace_seconds,
+                log_groups={"boot": boot, "engine": engine, "worker": worker},
+                log_retention_days=a.log_retention_days)
+            return user_data.render(spec)
+
+        return pulumi.Output.all(
+            region, a.queue_url, a.results_bucket, a.token_secret_arn,
+            *[log_groups[k].name for k in ("boot", "engine", "worker", "metrics")],
+        ).apply(render)
+
+    def _launch_template(self, profile: aws.iam.InstanceProfile,
+                         sg: aws.ec2.SecurityGroup) -> aws.ec2.LaunchTemplate:
+        a = self._args
+        ami = aws.ssm.get_parameter_output(name=GPU_AMI_PARAMETER,
+                                           opts=pulumi.InvokeOptions(parent=self)).value
+        tags = {"Name": f"{a.name_prefix}gpu", "llm-serving:model": a.model, **a.tags}
+        return aws.ec2.LaunchTemplate(
+            f"{self._name}-lt",
+            image_id=ami,
+            instance_type=a.instance_types[0],
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+                # The worker and the boot read their group's name from the instance's tags.
+                instance_metadata_tags="enabled"),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=ROOT_DEVICE,
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3", volume_size=root_volume_gib(a.weights_gb, a.engine.image_size_gib),
+                    encrypted="true", delete_on_termination="true",
+                    throughput=ROOT_VOLUME_THROUGHPUT_MIBPS, iops=ROOT_VOLUME_IOPS))],
+            network_interfaces=[aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                associate_public_ip_address="false", security_groups=[sg.id],
+                delete_on_termination="true")],
+            monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
+            user_data=self.user_data.apply(lambda text: base64.b64encode(text.encode()).decode()),
+            update_default_version=True,
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                                for kind in ("instance", "volume")],
+            tags=tags,
+            opts=self._child)
+
+    # ------------------------------------------------------------------------ groups
+
+    def _group_common(self) -> dict[str, object]:
+        a = self._args
+        return dict(
+            vpc_zone_identifiers=a.subnet_ids,
+            target_group_arns=[a.target_group_arn],
+            health_check_type="ELB",
+            health_check_grace_period=a.grace_seconds,
+            default_instance_warmup=a.grace_seconds,
+            # The metrics scaling and the fallback read (GroupInServiceInstances, ...).
+            enabled_metrics=GROUP_METRICS,
+            metrics_granularity="1Minute",
+            # Replace unhealthy instances by launching first: capacity never dips.
+            instance_maintenance_policy=aws.autoscaling.GroupInstanceMaintenancePolicyArgs(
+                min_healthy_percentage=100, max_healthy_percentage=200),
+            initial_lifecycle_hooks=[
+                aws.autoscaling.GroupInitialLifecycleHookArgs(
+                    name=LAUNCH_HOOK, lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                    # The boot completes it once the engine answers; no answer: replace.
+                    default_result="ABANDON", heartbeat_timeout=min(7200, 2 * a.grace_seconds)),
+                aws.autoscaling.GroupInitialLifecycleHookArgs(
+                    name=TERMINATION_HOOK, lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
+                    # The worker drains, then completes it; if it cannot, go on anyway.
+                    default_result="CONTINUE", heartbeat_timeout=TERMINATION_HOOK_HEARTBEAT_SECONDS),
+            ],
+            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
+                strategy="Rolling",
+                preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
+                    # Launch before terminating: never below the capacity being served.
+                    min_healthy_percentage=100, max_healthy_percentage=200,
+                    instance_warmup=str(a.grace_seconds),
+                    checkpoint_percentages=[50, 100], checkpoint_delay=str(a.grace_seconds),
+                    skip_matching=True, auto_rollback=True,
+                    alarm_specification=aws.autoscaling.GroupInstanceRefreshPreferencesAlarmSpecificationArgs(
+                        alarms=a.refresh_rollback_alarm_names))),
+            tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True)
+                  for k, v in sorted({"llm-serving:model": a.model, **a.tags}.items())],
+            wait_for_capacity_timeout="0",
+        )
+
+    def _template_spec(self) -> aws.autoscaling.GroupLaunchTemplateArgs:
+        return aws.autoscaling.GroupLaunchTemplateArgs(
+            id=self.launch_template.id, version=self.launch_template.latest_version.apply(str))
+
+    def _on_demand_group(self) -> aws.autoscaling.Group:
+        a = self._args
+        od_max = a.on_demand_base + a.on_demand_fallback_max
+        warm_pool = None
+        if a.warm_pool_size > 0:
+            warm_pool = aws.autoscaling.GroupWarmPoolArgs(
+                # GPU types cannot hibernate: warm instances are stopped, paying only for volumes.
+                pool_state="Stopped", min_size=a.warm_pool_size,
+                max_group_prepared_capacity=a.on_demand_base + a.warm_pool_size,
+                # Scale-in (the fallback shrinking) returns instances to the pool.
+                instance_reuse_policy=aws.autoscaling.GroupWarmPoolInstanceReusePolicyArgs(
+                    reuse_on_scale_in=True))
+        # Without spot this group is the whole fleet and scales between min and max.
+        only = a.spot_max == 0
+        return aws.autoscaling.Group(
+            f"{self._name}-on-demand",
+            name_prefix=f"{a.name_prefix}od-",
+            min_size=a.min_size if only else min(a.on_demand_base, a.max_size),
+            max_size=a.max_size if only else od_max,
+            launch_template=self._template_spec(),
+            capacity_rebalance=False,
+            warm_pool=warm_pool,
+            **self._group_common(),  # type: ignore[arg-type]
+            opts=self._child)
+
+    def _spot_group(self) -> aws.autoscaling.Group:
+        a = self._args
+        return aws.autoscaling.Group(
+            f"{self._name}-spot",
+            name_prefix=f"{a.name_prefix}spot-",
+            min_size=max(0, a.min_size - a.on_demand_base),
+            max_size=a.spot_max,
+            capacity_rebalance=True,
+            mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
+                instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
+                    on_demand_base_capacity=0, on_demand_percentage_above_base_capacity=0,
+                    spot_allocation_strategy="price-capacity-optimized"),
+                launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
+                    launch_template_specification=aws.autoscaling.
+                    GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
+                        launch_template_id=self.launch_template.id,
+                        version=self.launch_template.latest_version.apply(str)),
+                    overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
+                        instance_type=t) for t in a.instance_types])),
+            **self._group_common(),  # type: ignore[arg-type]
+            opts=self._child)
+
+    # ----------------------------------------------------------------------- scaling
+
+    def _load_queries(self, groups: Sequence[aws.autoscaling.Group]) -> list[dict[str, object]]:
+        """Metric math: (queue backlog + in-flight requests) per in-service instance."""
+        a = self._args
+        queries: list[dict[str, object]] = [
+            _stat("backlog", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+                  {"QueueName": a.queue_name}, "Sum"),
+            _stat("inflight", metrics.NAMESPACE, metrics.IN_FLIGHT,
+                  {metrics.DIMENSION_MODEL: a.model}, "Average"),
+        ]
+        names = []
+        for i, group in enumerate(groups):
+            queries.append(_stat(f"g{i}", "AWS/AutoScaling", "GroupInServiceInstances",
+                                 {"AutoScalingGroupName": group.name}, "Average"))
+            names.append(f"FILL(g{i}, 0)")
+        queries.append({"id": "n", "expression": " + ".join(names), "label": "in-service instances"})
+        queries.append({
+            "id": "load",
+            # In-flight is reported per instance: times n is the fleet's total. No instance
+            # in service: the backlog alone (a wake-up policy handles zero).
+            "expression": "(FILL(backlog, 0) + FILL(inflight, 0) * n) / IF(n > 0, n, 1)",
+            "label": "backlog + in flight per instance",
+        })
+        return queries
+
+    def _scaling(self, groups: Sequence[aws.autoscaling.Group]) -> None:
+        a = self._args
+        queries = self._load_queries(groups)
+        # Spot carries the load above the on-demand base; without spot, the one group does.
+        scaled = self.spot_group or self.on_demand_group
+        aws.autoscaling.Policy(
+            f"{self._name}-backlog",
+            autoscaling_group_name=scaled.name,
+            policy_type="TargetTrackingScaling",
+            estimated_instance_warmup=a.grace_seconds,
+            target_tracking_configuration=aws.autoscaling.PolicyTargetTrackingConfigurationArgs(
+                target_value=a.target_backlog_per_instance,
+                # Target tracking scales out after 3 minutes above target and in after 15
+                # below: fast out, slow in.
+                customized_metric_specification=aws.autoscaling.
+                PolicyTargetTrackingConfigurationCustomizedMetricSpecificationArgs(
+                    metrics=[_target_tracking_query(q, q["id"] == "load") for q in queries])),
+            opts=self._child)
+        if a.min_size > 0 and scaled is self.spot_group and a.on_demand_base > 0:
+            return  # the fleet never reaches zero: no wake-up needed
+        # Target tracking multiplies current capacity: from zero it needs a first instance.
+        wake = aws.autoscaling.Policy(
+            f"{self._name}-wake",
+            autoscaling_group_name=scaled.name, policy_type="StepScaling",
+            adjustment_type="ChangeInCapacity", estimated_instance_warmup=a.grace_seconds,
+            step_adjustments=[aws.autoscaling.PolicyStepAdjustmentArgs(
+                scaling_adjustment=1, metric_interval_lower_bound="0")],
+            opts=self._child)
+        aws.cloudwatch.MetricAlarm(
+            f"{self._name}-wake",
+            alarm_description=f"{a.model}: requests are queued and no instance is in service",
+            comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
+            evaluation_periods=1, datapoints_to_alarm=1,
+            # No data means no queue metrics yet: nothing to wake up for.
+            treat_missing_data="notBreaching",
+            metric_queries=[_alarm_query(q, False) for q in queries if q["id"] != "load"] + [
+                {"id": "waiting", "expression": "IF(n == 0, FILL(backlog, 0), 0)",
+                 "label": "queued with nothing in service", "return_data": True}],
+            alarm_actions=[wake.arn], opts=self._child)
+
+    def _spot_fallback(self, spot: aws.autoscaling.Group) -> None:
+        a, od = self._args, self.on_demand_group
+        queries = [
+            _stat("spot_desired", "AWS/AutoScaling", "GroupDesiredCapacity", {"AutoScalingGroupName": spot.name}, "Average"),
+            _stat("spot_inservice", "AWS/AutoScaling", "GroupInServiceInstances", {"AutoScalingGroupName": spot.name}, "Average"),
+            _stat("spot_pending", "AWS/AutoScaling", "GroupPendingInstances", {"AutoScalingGroupName": spot.name}, "Average"),
+            _stat("od_desired", "AWS/AutoScaling", "GroupDesiredCapacity", {"AutoScalingGroupName": od.name}, "Average"),
+            {"id": "shortfall", "label": "spot desired but not running",
+             "expression": "MAX([FILL(spot_desired, 0) - FILL(spot_inservice, 0) - FILL(spot_pending, 0), 0])"},
+            {"id": "cover", "label": "on-demand above its base",
+             "expression": f"MAX([FILL(od_desired, {a.on_demand_base}) - {a.on_demand_base}, 0])"},
+        ]
+        steps = a.on_demand_fallback_max
+        grow = aws.autoscaling.Policy(
+            f"{self._name}-fallback-grow", autoscaling_group_name=od.name,
+            policy_type="StepScaling", adjustment_type="ChangeInCapacity",
+            estimated_instance_warmup=a.grace_seconds,
+            step_adjustments=_steps(steps, sign=1), opts=self._child)
+        shrink = aws.autoscaling.Policy(
+            f"{self._name}-fallback-shrink", autoscaling_group_name=od.name,
+            policy_type="StepScaling", adjustment_type="ChangeInCapacity",
+            step_adjustments=_steps(steps, sign=-1), opts=self._child)
+        for label, expression, minutes, policy, description in (
+            ("spot-short", "shortfall - cover", SHORTFALL_MINUTES, grow,
+             "spot cannot reach its desired capacity: on-demand fills the gap"),
+            ("spot-back", "cover - shortfall", RECOVERY_MINUTES, shrink,
+             "spot capacity is back: on-demand shrinks to its base"),
+        ):
+            aws.cloudwatch.MetricAlarm(
+                f"{self._name}-{label}",
+                alarm_description=f"{a.model}: {description}",
+                comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
+                evaluation_periods=minutes, datapoints_to_alarm=minutes,
+                # Missing group metrics mean nothing is known to be short.
+                treat_missing_data="notBreaching",
+                metric_queries=[_alarm_query(q, False) for q in queries] + [
+                    {"id": "uncovered", "expression": expression, "label": description,
+                     "return_data": True}],
+                alarm_actions=[policy.arn], opts=self._child)
+
+    def _schedule(self, groups: Sequence[aws.autoscaling.Group], schedule: Schedule) -> None:
+        a = self._args
+        for group in groups:
+            is_od = group is self.on_demand_group
+            kind = "on-demand" if is_od else "spot"
+            on_min = (a.min_size if a.spot_max == 0 else a.on_demand_base) if is_od else max(
+                0, a.min_size - a.on_demand_base)
+            on_max = (a.max_size if a.spot_max == 0 else a.on_demand_base + a.on_demand_fallback_max) \
+                if is_od else a.spot_max
+            aws.autoscaling.Schedule(
+                f"{self._name}-{kind}-off", autoscaling_group_name=group.name,
+                scheduled_action_name=f"{a.model}-{kind}-off", recurrence=schedule.off_cron,
+                time_zone=schedule.time_zone, min_size=0, max_size=0, desired_capacity=0,
+                opts=self._child)
+            aws.autoscaling.Schedule(
+                f"{self._name}-{kind}-on", autoscaling_group_name=group.name,
+                scheduled_action_name=f"{a.model}-{kind}-on", recurrence=schedule.on_cron,
+                time_zone=schedule.time_zone, min_size=on_min, max_size=on_max,
+                desired_capacity=on_min, opts=self._child)
+
+
+LAUNCH_HOOK = "llm-serving-launch"
+TERMINATION_HOOK = "llm-serving-drain"
+GROUP_METRICS = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances",
+                 "GroupTotalInstances", "GroupTerminatingInstances", "WarmPoolWarmedCapacity"]
+
+
+def worker_environment(a: GpuFleetArgs, region: str, queue_url: str, bucket: str,
+                       metrics_log_group: str) -> dict[str, str]:
+    """The worker container's environment: its whole configuration (docs/worker.md)."""
+    return {
+        "AWS_REGION": region,
+        "WORKER_QUEUE_URL": queue_url,
+        "WORKER_RESULTS_BUCKET": bucket,
+        "WORKER_MODEL": a.model,
+        "WORKER_ENGINE": a.engine.name,
+        "WORKER_ENGINE_URL": f"http://127.0.0.1:{a.engine.port}",
+        "WORKER_MAX_IN_FLIGHT": str(a.worker_max_in_flight),
+        "WORKER_DRAIN_SECONDS": str(a.worker_drain_seconds),
+        "WORKER_LIFECYCLE_HOOK_NAME": TERMINATION_HOOK,
+        "WORKER_EMF_ENDPOINT": f"tcp://127.0.0.1:{user_data.EMF_PORT}",
+        "WORKER_EMF_LOG_GROUP": metrics_log_group,
+    }
+
+
+def _ecr_repository_arn(image: str) -> str:
+    registry, rest = image.split("/", 1)
+    account, _, _, region = registry.split(".")[:4]
+    repository = rest.split("@", 1)[0].rsplit(":", 1)[0]
+    return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+
+
+def _stat(id_: str, namespace: str, name: str, dimensions: Mapping[str, pulumi.Input[str]],
+          stat: str) -> dict[str, object]:
+    return {"id": id_, "namespace": namespace, "metric_name": name, "dimensions": dict(dimensions),
+            "stat": stat}
+
+
+def _target_tracking_query(q: Mapping[str, object], returned: bool
+                           ) -> aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs:
+    if "expression" in q:
+        return aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs(
+            id=str(q["id"]), expression=str(q["expression"]), label=str(q["label"]), return_data=returned)
+    return aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs(
+        id=str(q["id"]), return_data=False,
+        metric_stat=aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatArgs(
+            stat=str(q["stat"]), period=SCALING_PERIOD_SECONDS,
+            metric=aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatMetricArgs(
+                namespace=str(q["namespace"]), metric_name=str(q["metric_name"]),
+                dimensions=[aws.autoscaling.
+                            PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatMetricDimensionArgs(
+                                name=k, value=v) for k, v in q["dimensions"].items()])))  # type: ignore[attr-defined]
+
+
+def _alarm_query(q: Mapping[str, object], returned: bool) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    if "expression" in q:
+        return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+            id=str(q["id"]), expression=str(q["expression"]), label=str(q["label"]), return_data=returned)
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=str(q["id"]), return_data=False,
+        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+            namespace=str(q["namespace"]), metric_name=str(q["metric_name"]), stat=str(q["stat"]),
+            period=SCALING_PERIOD_SECONDS, dimensions=q["dimensions"]))  # type: ignore[arg-type]
+
+
+def _steps(count: int, sign: int) -> list[aws.autoscaling.PolicyStepAdjustmentArgs]:
+    """Step k (metric k above the threshold of 1) adds or removes k + 1 instances."""
+    steps = []
+    for k in range(count):
+        upper = None if k == count - 1 else str(k + 1)
+        steps.append(aws.autoscaling.PolicyStepAdjustmentArgs(
+            scaling_adjustment=sign * (k + 1), metric_interval_lower_bound=str(k),
+            metric_interval_upper_bound=upper))
+    return steps
+

@@ -1,0 +1,335 @@
+"""User data of a GPU instance: a cloud-config document, rendered from plain values.
+
+What it sets up (every boot, through systemd, so warm-pool instances that start again do
+the right thing):
+- ``llm-serving-boot.service`` (oneshot): reads the Hugging Face token from Secrets
+  Manager into a root-only file on tmpfs (never into user data), pulls the engine and
+  worker images, downloads the weights into the instance's cache, then either completes
+  the launch lifecycle action and stops (an instance entering the warm pool) or starts the
+  engine, waits for its readiness path, starts the worker and completes the launch
+  lifecycle action (an instance entering service). Any failure abandons the launch, so
+  Auto Scaling replaces the instance.
+- ``llm-engine.service``: the engine container on all GPUs, host networking, restarted on
+  failure.
+- ``llm-worker.service``: the queue worker container, host networking (it must reach
+  IMDSv2 with hop limit 1 and the CloudWatch agent on localhost), restarted on failure,
+  stopped before the engine so it can drain.
+- the CloudWatch agent: both containers' logs and the boot log to CloudWatch Logs, and the
+  worker's Embedded Metric Format documents on localhost:25888.
+
+Nothing here imports pulumi: the renderer is tested with cloud-init's schema check and
+shellcheck.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+BOOT_SCRIPT_PATH = "/usr/local/sbin/llm-serving-boot"
+RUN_ENGINE_PATH = "/usr/local/sbin/llm-serving-run-engine"
+RUN_WORKER_PATH = "/usr/local/sbin/llm-serving-run-worker"
+CONFIG_DIR = "/etc/llm-serving"
+LOG_DIR = "/var/log/llm-serving"
+CACHE_DIR = "/opt/llm-serving/cache"
+SECRET_ENV_PATH = "/run/llm-serving/engine.env"
+"""tmpfs, mode 0600: the token lives only in memory and only for root."""
+CLOUDWATCH_AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/llm-serving.json"
+EMF_PORT = 25888
+"""The CloudWatch agent's Embedded Metric Format listener (its documented default)."""
+READY_POLL_SECONDS = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class BootSpec:
+    """Everything an instance needs to serve one model. Plain values (resolved outputs)."""
+
+    model: str
+    region: str
+    engine_name: str
+    engine_image: str
+    engine_args: Sequence[str]
+    engine_port: int
+    readiness_path: str
+    shm_size_gib: int
+    graceful_stop_seconds: int
+    model_cache_dir: str
+    """Where the engine container expects its weights cache (mounted from CACHE_DIR)."""
+    token_env: str
+    download_entrypoint: str
+    download_args: Sequence[str]
+    worker_image: str
+    worker_env: Mapping[str, str]
+    """Environment of the worker container (WORKER_* variables, AWS_REGION)."""
+    worker_stop_seconds: int
+    """How long systemd waits for the worker to drain before killing it."""
+    token_secret_arn: str
+    launch_hook_name: str
+    ready_timeout_seconds: int
+    """Longest the boot waits for the engine's readiness before abandoning the launch."""
+    log_groups: Mapping[str, str] = field(default_factory=dict)
+    """``engine``, ``worker``, ``boot`` -> CloudWatch log group names."""
+    log_retention_days: int = 30
+
+
+def _env_file(values: Mapping[str, str]) -> str:
+    """A systemd/docker env file: KEY=value lines, values without newlines."""
+    for key, value in values.items():
+        if "\n" in value or "\n" in key:
+            raise ValueError(f"{key}: env values cannot contain newlines")
+    return "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
+
+
+def _sourced_env(values: Mapping[str, str]) -> str:
+    """KEY='value' lines that bash can ``source`` safely, whatever the values hold."""
+    _env_file(values)  # same newline rule
+    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(values.items()))
+
+
+def _lines(values: Sequence[str]) -> str:
+    """One argument per line, read back with ``mapfile`` (no word splitting, no globbing)."""
+    for value in values:
+        if "\n" in value:
+            raise ValueError(f"argument {value!r} cannot contain a newline")
+    return "".join(f"{v}\n" for v in values)
+
+
+def _registries(*images: str) -> list[str]:
+    return sorted({i.split("/", 1)[0] for i in images if ".dkr.ecr." in i.split("/", 1)[0]})
+
+
+def boot_env(spec: BootSpec) -> dict[str, str]:
+    return {
+        "AWS_REGION": spec.region,
+        "MODEL": spec.model,
+        "ENGINE_IMAGE": spec.engine_image,
+        "WORKER_IMAGE": spec.worker_image,
+        "ENGINE_PORT": str(spec.engine_port),
+        "READINESS_PATH": spec.readiness_path,
+        "TOKEN_SECRET_ARN": spec.token_secret_arn,
+        "TOKEN_ENV": spec.token_env,
+        "LAUNCH_HOOK": spec.launch_hook_name,
+        "READY_TIMEOUT_SECONDS": str(spec.ready_timeout_seconds),
+        "ECR_REGISTRIES": " ".join(_registries(spec.engine_image, spec.worker_image)),
+        "MODEL_CACHE_DIR": spec.model_cache_dir,
+        "DOWNLOAD_ENTRYPOINT": spec.download_entrypoint,
+        "SHM_SIZE": f"{spec.shm_size_gib}g",
+    }
+
+
+BOOT_SCRIPT = f"""#!/bin/bash
+# Prepares this instance to serve its model, on every boot (see components/user_data.py).
+set -euo pipefail
+# shellcheck source=/dev/null
+source {CONFIG_DIR}/boot.env
+
+imds() {{
+  # IMDSv2: a fresh session token per call; hop limit 1 keeps containers off IMDS
+  # unless they use host networking.
+  local token
+  token=$(curl -sSf -X PUT "http://169.254.169.254/latest/api/token" \\
+    -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
+  curl -sSf -H "X-aws-ec2-metadata-token: ${{token}}" "http://169.254.169.254/latest/meta-data/$1"
+}}
+
+complete_launch() {{
+  aws autoscaling complete-lifecycle-action --region "$AWS_REGION" \\
+    --auto-scaling-group-name "$asg" --lifecycle-hook-name "$LAUNCH_HOOK" \\
+    --instance-id "$instance_id" --lifecycle-action-result "$1" || true
+}}
+
+instance_id=$(imds instance-id)
+asg=$(imds tags/instance/aws:autoscaling:groupName)
+state=$(imds autoscaling/target-lifecycle-state || echo InService)
+echo "boot: instance ${{instance_id}} of ${{asg}}, target state ${{state}}"
+trap 'echo "boot: failed, abandoning the launch"; complete_launch ABANDON' ERR
+
+# The token goes to tmpfs, readable by root only; a missing value means a public model.
+install -d -m 0700 /run/llm-serving
+umask 077
+token=$(aws secretsmanager get-secret-value --region "$AWS_REGION" \\
+  --secret-id "$TOKEN_SECRET_ARN" --query SecretString --output text 2>/dev/null || true)
+printf '%s=%s\\n' "$TOKEN_ENV" "$token" > {SECRET_ENV_PATH}
+unset token
+umask 022
+
+for registry in $ECR_REGISTRIES; do
+  aws ecr get-login-password --region "$AWS_REGION" \\
+    | docker login --username AWS --password-stdin "$registry"
+done
+for attempt in 1 2 3; do
+  if docker pull "$ENGINE_IMAGE" && docker pull "$WORKER_IMAGE"; then break; fi
+  if [[ $attempt == 3 ]]; then false; fi
+  sleep 10
+done
+
+mapfile -t download_args < {CONFIG_DIR}/download.args
+install -d -m 0755 {CACHE_DIR}
+docker run --rm --env-file {SECRET_ENV_PATH} -v "{CACHE_DIR}:${{MODEL_CACHE_DIR}}" \\
+  --entrypoint "$DOWNLOAD_ENTRYPOINT" "$ENGINE_IMAGE" "${{download_args[@]}}"
+
+if [[ $state == Warmed:* ]]; then
+  echo "boot: image and weights ready; entering the warm pool"
+  complete_launch CONTINUE
+  exit 0
+fi
+
+systemctl start llm-engine.service
+deadline=$((SECONDS + READY_TIMEOUT_SECONDS))
+until curl -sf "http://127.0.0.1:${{ENGINE_PORT}}${{READINESS_PATH}}" > /dev/null; do
+  if ((SECONDS > deadline)); then
+    echo "boot: engine not ready after ${{READY_TIMEOUT_SECONDS}} s"
+    false
+  fi
+  sleep {READY_POLL_SECONDS}
+done
+systemctl start llm-worker.service
+echo "boot: engine ready, worker started"
+complete_launch CONTINUE
+"""
+
+RUN_ENGINE = f"""#!/bin/bash
+# The engine container, as llm-engine.service runs it.
+set -euo pipefail
+# shellcheck source=/dev/null
+source {CONFIG_DIR}/boot.env
+mapfile -t engine_args < {CONFIG_DIR}/engine.args
+exec docker run --rm --name llm-engine --gpus all --network host --shm-size "$SHM_SIZE" \\
+  --env-file {SECRET_ENV_PATH} -v "{CACHE_DIR}:${{MODEL_CACHE_DIR}}" \\
+  "$ENGINE_IMAGE" "${{engine_args[@]}}"
+"""
+
+RUN_WORKER = f"""#!/bin/bash
+# The queue worker container, as llm-worker.service runs it.
+set -euo pipefail
+# shellcheck source=/dev/null
+source {CONFIG_DIR}/boot.env
+exec docker run --rm --name llm-worker --network host \\
+  --env-file {CONFIG_DIR}/worker.env "$WORKER_IMAGE"
+"""
+
+
+def _unit(description: str, exec_start: str, *, after: str, log: str, stop: str = "",
+          stop_seconds: int = 90, restart: bool = True, oneshot: bool = False) -> str:
+    lines = [
+        "[Unit]",
+        f"Description={description}",
+        f"After={after}",
+        "Requires=docker.service",
+        "",
+        "[Service]",
+    ]
+    if oneshot:
+        lines += ["Type=oneshot", "RemainAfterExit=yes"]
+    lines += [f"ExecStart={exec_start}"]
+    if stop:
+        lines += [f"ExecStop={stop}"]
+    if restart:
+        lines += ["Restart=always", "RestartSec=10"]
+    lines += [
+        f"TimeoutStopSec={stop_seconds}",
+        f"StandardOutput=append:{LOG_DIR}/{log}.log",
+        "StandardError=inherit",
+    ]
+    if oneshot:
+        lines += ["TimeoutStartSec=infinity", "", "[Install]", "WantedBy=multi-user.target"]
+    return "\n".join(lines) + "\n"
+
+
+def cloudwatch_agent_config(spec: BootSpec) -> dict[str, Any]:
+    files = [
+        {
+            "file_path": f"{LOG_DIR}/{name}.log",
+            "log_group_name": group,
+            "log_stream_name": "{instance_id}",
+            "retention_in_days": spec.log_retention_days,
+        }
+        for name, group in sorted(spec.log_groups.items())
+    ]
+    return {
+        "agent": {"region": spec.region, "logfile": "/var/log/amazon-cloudwatch-agent.log"},
+        "logs": {
+            "logs_collected": {"files": {"collect_list": files}},
+            # Accepts the worker's Embedded Metric Format documents on localhost:25888.
+            "metrics_collected": {"emf": {}},
+        },
+    }
+
+
+def _file(path: str, content: str, permissions: str = "0644") -> dict[str, str]:
+    return {"path": path, "content": content, "permissions": permissions, "owner": "root:root"}
+
+
+def render(spec: BootSpec) -> str:
+    """The cloud-config document (``#cloud-config`` first line) for ``spec``."""
+    units = {
+        "llm-serving-boot.service": _unit(
+            f"Prepare the instance to serve {spec.model}", BOOT_SCRIPT_PATH,
+            after="docker.service network-online.target amazon-cloudwatch-agent.service",
+            log="boot", restart=False, oneshot=True),
+        "llm-engine.service": _unit(
+            f"{spec.engine_name} engine serving {spec.model}", RUN_ENGINE_PATH,
+            after="docker.service", log="engine",
+            stop=f"/usr/bin/docker stop --time {spec.graceful_stop_seconds} llm-engine",
+            stop_seconds=spec.graceful_stop_seconds + 30),
+        "llm-worker.service": _unit(
+            f"Queue worker of {spec.model}", RUN_WORKER_PATH,
+            # Started after the engine, so stopped before it: the worker drains first.
+            after="docker.service llm-engine.service", log="worker",
+            stop=f"/usr/bin/docker stop --time {spec.worker_stop_seconds} llm-worker",
+            stop_seconds=spec.worker_stop_seconds + 30),
+    }
+    files = [
+        _file(f"{CONFIG_DIR}/boot.env", _sourced_env(boot_env(spec))),
+        _file(f"{CONFIG_DIR}/engine.args", _lines(spec.engine_args)),
+        _file(f"{CONFIG_DIR}/download.args", _lines(spec.download_args)),
+        _file(f"{CONFIG_DIR}/worker.env", _env_file(spec.worker_env)),
+        _file(BOOT_SCRIPT_PATH, BOOT_SCRIPT, "0755"),
+        _file(RUN_ENGINE_PATH, RUN_ENGINE, "0755"),
+        _file(RUN_WORKER_PATH, RUN_WORKER, "0755"),
+        _file(CLOUDWATCH_AGENT_CONFIG, json.dumps(cloudwatch_agent_config(spec), indent=2) + "\n"),
+        _file("/etc/logrotate.d/llm-serving",
+              f"{LOG_DIR}/*.log {{\n  daily\n  rotate 3\n  compress\n  missingok\n  copytruncate\n}}\n"),
+        *[_file(f"/etc/systemd/system/{name}", text) for name, text in units.items()],
+    ]
+    document = {
+        "package_update": False,
+        "packages": ["amazon-cloudwatch-agent"],
+        "write_files": files,
+        "runcmd": [
+            ["install", "-d", "-m", "0755", LOG_DIR],
+            ["/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl", "-a", "fetch-config",
+             "-m", "ec2", "-s", "-c", f"file:{CLOUDWATCH_AGENT_CONFIG}"],
+            ["systemctl", "daemon-reload"],
+            # Enabled, so it runs again when a warm-pool instance is started.
+            ["systemctl", "enable", "--now", "llm-serving-boot.service"],
+        ],
+    }
+    return "#cloud-config\n" + yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=1000)
+
+
+def shell_scripts() -> dict[str, str]:
+    """The shell parts of the user data, for shellcheck."""
+    return {BOOT_SCRIPT_PATH: BOOT_SCRIPT, RUN_ENGINE_PATH: RUN_ENGINE, RUN_WORKER_PATH: RUN_WORKER}
+
+
+def quoted(args: Sequence[str]) -> str:
+    """Arguments as one shell-quoted line (for documentation and logs)."""
+    return " ".join(shlex.quote(a) for a in args)
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Writes multi-line strings as literal blocks, so the scripts stay readable."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _str)
