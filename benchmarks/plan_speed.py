@@ -32,9 +32,13 @@ def time_plan(project_dir: Path, stack: str, repeat: int) -> tuple[float, int]:
     resources = 0
     for _ in range(repeat):
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "infra.cli", "plan", stack, "--json",
-                              "--project-dir", str(project_dir)],
-                             cwd=ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "infra.cli", "plan", stack, "--json", "--project-dir", str(project_dir)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         wall.append(time.perf_counter() - start)
         resources = out.stdout.count('"urn":')
     return statistics.median(wall), resources

@@ -12,8 +12,12 @@ import pulumi
 Statement = dict[str, Any]
 
 
-def allow(actions: Sequence[str], resources: Sequence[pulumi.Input[str]] | pulumi.Input[str],
-          sid: str | None = None, condition: dict[str, Any] | None = None) -> Statement:
+def allow(
+    actions: Sequence[str],
+    resources: Sequence[pulumi.Input[str]] | pulumi.Input[str],
+    sid: str | None = None,
+    condition: dict[str, Any] | None = None,
+) -> Statement:
     statement: Statement = {"Effect": "Allow", "Action": sorted(actions), "Resource": resources}
     if sid:
         statement["Sid"] = sid
@@ -44,11 +48,13 @@ def assume_role_policy(service: str) -> str:
     return json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": "sts:AssumeRole",
-            }],
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
         },
         sort_keys=True,
     )

@@ -38,10 +38,7 @@ from components import _policy, user_data
 from model_server import metrics
 from model_server.engines import Engine
 
-GPU_AMI_PARAMETER = (
-    "/aws/service/deeplearning/ami/x86_64/"
-    "base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
-)
+GPU_AMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
 """AWS's Deep Learning Base AMI (Amazon Linux 2023): NVIDIA driver, Docker and the NVIDIA
 container toolkit, for every G and P type in the catalog."""
 ROOT_DEVICE = "/dev/xvda"
@@ -73,8 +70,9 @@ SCALING_PERIOD_SECONDS = 60
 def estimate_load_seconds(weights_gb: float, image_size_gib: int) -> int:
     """Seconds from launch to a ready engine, for the health-check grace period."""
     pull = IMAGE_PULL_SECONDS * max(1.0, image_size_gib / 30)
-    return math.ceil(BOOT_SECONDS + pull + weights_gb * (DOWNLOAD_SECONDS_PER_GB + LOAD_SECONDS_PER_GB)
-                     + WARMUP_SECONDS)
+    return math.ceil(
+        BOOT_SECONDS + pull + weights_gb * (DOWNLOAD_SECONDS_PER_GB + LOAD_SECONDS_PER_GB) + WARMUP_SECONDS
+    )
 
 
 def root_volume_gib(weights_gb: float, image_size_gib: int) -> int:
@@ -170,8 +168,7 @@ class GpuFleet(pulumi.ComponentResource):
     user_data: pulumi.Output[str]
     """The rendered cloud-config (for tests and validators; never holds a secret)."""
 
-    def __init__(self, name: str, args: GpuFleetArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: GpuFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:GpuFleet", name, None, opts)
         self._name, self._args = name, args
         self._child = pulumi.ResourceOptions(parent=self)
@@ -179,16 +176,29 @@ class GpuFleet(pulumi.ComponentResource):
         log_groups = self._log_groups()
         profile, role = self._instance_profile(region, log_groups)
         sg = aws.ec2.SecurityGroup(
-            f"{name}-instances", vpc_id=args.vpc_id,
+            f"{name}-instances",
+            vpc_id=args.vpc_id,
             description=f"GPU instances of {args.model}: engine port from the load balancer only",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=args.engine.port, to_port=args.engine.port,
-                security_groups=[args.load_balancer_security_group_id],
-                description="engine traffic and health checks from the ALB")],
-            egress=[aws.ec2.SecurityGroupEgressArgs(
-                protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
-                description="AWS APIs, image registries and the Hugging Face Hub")],
-            opts=self._child)
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=args.engine.port,
+                    to_port=args.engine.port,
+                    security_groups=[args.load_balancer_security_group_id],
+                    description="engine traffic and health checks from the ALB",
+                )
+            ],
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="-1",
+                    from_port=0,
+                    to_port=0,
+                    cidr_blocks=["0.0.0.0/0"],
+                    description="AWS APIs, image registries and the Hugging Face Hub",
+                )
+            ],
+            opts=self._child,
+        )
         self.user_data = self._user_data(region, log_groups)
         self.launch_template = self._launch_template(profile, sg)
         self.on_demand_group = self._on_demand_group()
@@ -209,86 +219,114 @@ class GpuFleet(pulumi.ComponentResource):
     def _log_groups(self) -> dict[str, aws.cloudwatch.LogGroup]:
         return {
             kind: aws.cloudwatch.LogGroup(
-                f"{self._name}-{kind}", name_prefix=f"/llm-serving/{self._args.name_prefix}{kind}-",
-                retention_in_days=self._args.log_retention_days, opts=self._child)
+                f"{self._name}-{kind}",
+                name_prefix=f"/llm-serving/{self._args.name_prefix}{kind}-",
+                retention_in_days=self._args.log_retention_days,
+                opts=self._child,
+            )
             for kind in ("boot", "engine", "worker", "metrics")
         }
 
-    def _instance_profile(self, region: pulumi.Output[str],
-                          log_groups: Mapping[str, aws.cloudwatch.LogGroup]
-                          ) -> tuple[aws.iam.InstanceProfile, aws.iam.Role]:
+    def _instance_profile(
+        self, region: pulumi.Output[str], log_groups: Mapping[str, aws.cloudwatch.LogGroup]
+    ) -> tuple[aws.iam.InstanceProfile, aws.iam.Role]:
         a, child = self._args, self._child
-        role = aws.iam.Role(f"{self._name}-instance",
-                            assume_role_policy=_policy.assume_role_policy("ec2.amazonaws.com"),
-                            description=f"GPU instances serving {a.model}", opts=child)
+        role = aws.iam.Role(
+            f"{self._name}-instance",
+            assume_role_policy=_policy.assume_role_policy("ec2.amazonaws.com"),
+            description=f"GPU instances serving {a.model}",
+            opts=child,
+        )
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
         group_arn = pulumi.Output.all(region, account).apply(
-            lambda ra: f"arn:aws:autoscaling:{ra[0]}:{ra[1]}:autoScalingGroup:*:"
-                       f"autoScalingGroupName/{a.name_prefix}*")
+            lambda ra: f"arn:aws:autoscaling:{ra[0]}:{ra[1]}:autoScalingGroup:*:autoScalingGroupName/{a.name_prefix}*"
+        )
         log_arns = [g.arn.apply(lambda arn: f"{arn}:*") for g in log_groups.values()]
         documents = {
             "queue": a.consume_policy_json,
             "results": a.results_policy_json,
             "token": a.token_policy_json,
             "runtime": _policy.document(
-                _policy.allow(["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                              log_arns, sid="WriteOwnLogs"),
-                _policy.allow(["autoscaling:CompleteLifecycleAction",
-                               "autoscaling:RecordLifecycleActionHeartbeat"],
-                              [group_arn], sid="OwnLifecycleActions")),
+                _policy.allow(
+                    ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    log_arns,
+                    sid="WriteOwnLogs",
+                ),
+                _policy.allow(
+                    ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
+                    [group_arn],
+                    sid="OwnLifecycleActions",
+                ),
+            ),
         }
         registries = user_data._registries(a.engine_image, a.worker_image)
         if registries:
             documents["images"] = _policy.document(
                 # GetAuthorizationToken has no resource to scope it to.
                 _policy.allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),
-                _policy.allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-                               "ecr:BatchCheckLayerAvailability"],
-                              [_ecr_repository_arn(i) for i in (a.engine_image, a.worker_image)
-                               if ".dkr.ecr." in i], sid="PullImages"))
+                _policy.allow(
+                    ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                    [_ecr_repository_arn(i) for i in (a.engine_image, a.worker_image) if ".dkr.ecr." in i],
+                    sid="PullImages",
+                ),
+            )
         for label, document in documents.items():
             aws.iam.RolePolicy(f"{self._name}-{label}", role=role.id, policy=document, opts=child)
         # Session Manager instead of SSH: no key pairs, no open port 22.
         aws.iam.RolePolicyAttachment(
-            f"{self._name}-ssm", role=role.name,
-            policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=child)
+            f"{self._name}-ssm",
+            role=role.name,
+            policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+            opts=child,
+        )
         profile = aws.iam.InstanceProfile(f"{self._name}-instance", role=role.name, opts=child)
         return profile, role
 
     # ---------------------------------------------------------------- launch template
 
-    def _user_data(self, region: pulumi.Output[str],
-                   log_groups: Mapping[str, aws.cloudwatch.LogGroup]) -> pulumi.Output[str]:
+    def _user_data(
+        self, region: pulumi.Output[str], log_groups: Mapping[str, aws.cloudwatch.LogGroup]
+    ) -> pulumi.Output[str]:
         a = self._args
 
         def render(values: list[str]) -> str:
             region_, queue_url, bucket, secret_arn, boot, engine, worker, metric_group = values
             spec = user_data.BootSpec(
-                model=a.model, region=region_, engine_name=a.engine.name,
-                engine_image=a.engine_image, engine_args=list(a.engine_args),
-                engine_port=a.engine.port, readiness_path=a.engine.readiness_path,
-                shm_size_gib=a.engine.shm_size_gib, graceful_stop_seconds=a.engine.graceful_stop_seconds,
-                model_cache_dir=a.engine.model_cache_dir, token_env=a.engine.token_env,
-                download_entrypoint=a.engine.download_entrypoint, download_args=list(a.download_args),
+                model=a.model,
+                region=region_,
+                engine_name=a.engine.name,
+                engine_image=a.engine_image,
+                engine_args=list(a.engine_args),
+                engine_port=a.engine.port,
+                readiness_path=a.engine.readiness_path,
+                shm_size_gib=a.engine.shm_size_gib,
+                graceful_stop_seconds=a.engine.graceful_stop_seconds,
+                model_cache_dir=a.engine.model_cache_dir,
+                token_env=a.engine.token_env,
+                download_entrypoint=a.engine.download_entrypoint,
+                download_args=list(a.download_args),
                 worker_image=a.worker_image,
                 worker_env=worker_environment(a, region_, queue_url, bucket, metric_group),
                 worker_stop_seconds=a.worker_drain_seconds + 10,
-                token_secret_arn=secret_arn, launch_hook_name=LAUNCH_HOOK,
+                token_secret_arn=secret_arn,
+                launch_hook_name=LAUNCH_HOOK,
                 ready_timeout_seconds=a.grace_seconds,
                 log_groups={"boot": boot, "engine": engine, "worker": worker},
-                log_retention_days=a.log_retention_days)
+                log_retention_days=a.log_retention_days,
+            )
             return user_data.render(spec)
 
         return pulumi.Output.all(
-            region, a.queue_url, a.results_bucket, a.token_secret_arn,
+            region,
+            a.queue_url,
+            a.results_bucket,
+            a.token_secret_arn,
             *[log_groups[k].name for k in ("boot", "engine", "worker", "metrics")],
         ).apply(render)
 
-    def _launch_template(self, profile: aws.iam.InstanceProfile,
-                         sg: aws.ec2.SecurityGroup) -> aws.ec2.LaunchTemplate:
+    def _launch_template(self, profile: aws.iam.InstanceProfile, sg: aws.ec2.SecurityGroup) -> aws.ec2.LaunchTemplate:
         a = self._args
-        ami = aws.ssm.get_parameter_output(name=GPU_AMI_PARAMETER,
-                                           opts=pulumi.InvokeOptions(parent=self)).value
+        ami = aws.ssm.get_parameter_output(name=GPU_AMI_PARAMETER, opts=pulumi.InvokeOptions(parent=self)).value
         tags = {"Name": f"{a.name_prefix}gpu", "llm-serving:model": a.model, **a.tags}
         return aws.ec2.LaunchTemplate(
             f"{self._name}-lt",
@@ -296,25 +334,40 @@ class GpuFleet(pulumi.ComponentResource):
             instance_type=a.instance_types[0],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
                 # The worker and the boot read their group's name from the instance's tags.
-                instance_metadata_tags="enabled"),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name=ROOT_DEVICE,
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_type="gp3", volume_size=root_volume_gib(a.weights_gb, a.engine.image_size_gib),
-                    encrypted="true", delete_on_termination="true",
-                    throughput=ROOT_VOLUME_THROUGHPUT_MIBPS, iops=ROOT_VOLUME_IOPS))],
-            network_interfaces=[aws.ec2.LaunchTemplateNetworkInterfaceArgs(
-                associate_public_ip_address="false", security_groups=[sg.id],
-                delete_on_termination="true")],
+                instance_metadata_tags="enabled",
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=ROOT_DEVICE,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_type="gp3",
+                        volume_size=root_volume_gib(a.weights_gb, a.engine.image_size_gib),
+                        encrypted="true",
+                        delete_on_termination="true",
+                        throughput=ROOT_VOLUME_THROUGHPUT_MIBPS,
+                        iops=ROOT_VOLUME_IOPS,
+                    ),
+                )
+            ],
+            network_interfaces=[
+                aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                    associate_public_ip_address="false", security_groups=[sg.id], delete_on_termination="true"
+                )
+            ],
             monitoring=aws.ec2.LaunchTemplateMonitoringArgs(enabled=True),
             user_data=self.user_data.apply(lambda text: base64.b64encode(text.encode()).decode()),
             update_default_version=True,
-            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
-                                for kind in ("instance", "volume")],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                for kind in ("instance", "volume")
+            ],
             tags=tags,
-            opts=self._child)
+            opts=self._child,
+        )
 
     # ------------------------------------------------------------------------ groups
 
@@ -331,35 +384,51 @@ class GpuFleet(pulumi.ComponentResource):
             metrics_granularity="1Minute",
             # Replace unhealthy instances by launching first: capacity never dips.
             instance_maintenance_policy=aws.autoscaling.GroupInstanceMaintenancePolicyArgs(
-                min_healthy_percentage=100, max_healthy_percentage=200),
+                min_healthy_percentage=100, max_healthy_percentage=200
+            ),
             initial_lifecycle_hooks=[
                 aws.autoscaling.GroupInitialLifecycleHookArgs(
-                    name=LAUNCH_HOOK, lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                    name=LAUNCH_HOOK,
+                    lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
                     # The boot completes it once the engine answers; no answer: replace.
-                    default_result="ABANDON", heartbeat_timeout=min(7200, 2 * a.grace_seconds)),
+                    default_result="ABANDON",
+                    heartbeat_timeout=min(7200, 2 * a.grace_seconds),
+                ),
                 aws.autoscaling.GroupInitialLifecycleHookArgs(
-                    name=TERMINATION_HOOK, lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
+                    name=TERMINATION_HOOK,
+                    lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
                     # The worker drains, then completes it; if it cannot, go on anyway.
-                    default_result="CONTINUE", heartbeat_timeout=TERMINATION_HOOK_HEARTBEAT_SECONDS),
+                    default_result="CONTINUE",
+                    heartbeat_timeout=TERMINATION_HOOK_HEARTBEAT_SECONDS,
+                ),
             ],
             instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
                 strategy="Rolling",
                 preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
                     # Launch before terminating: never below the capacity being served.
-                    min_healthy_percentage=100, max_healthy_percentage=200,
+                    min_healthy_percentage=100,
+                    max_healthy_percentage=200,
                     instance_warmup=str(a.grace_seconds),
-                    checkpoint_percentages=[50, 100], checkpoint_delay=str(a.grace_seconds),
-                    skip_matching=True, auto_rollback=True,
+                    checkpoint_percentages=[50, 100],
+                    checkpoint_delay=str(a.grace_seconds),
+                    skip_matching=True,
+                    auto_rollback=True,
                     alarm_specification=aws.autoscaling.GroupInstanceRefreshPreferencesAlarmSpecificationArgs(
-                        alarms=a.refresh_rollback_alarm_names))),
-            tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True)
-                  for k, v in sorted({"llm-serving:model": a.model, **a.tags}.items())],
+                        alarms=a.refresh_rollback_alarm_names
+                    ),
+                ),
+            ),
+            tags=[
+                aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True)
+                for k, v in sorted({"llm-serving:model": a.model, **a.tags}.items())
+            ],
             wait_for_capacity_timeout="0",
         )
 
     def _template_spec(self) -> aws.autoscaling.GroupLaunchTemplateArgs:
         return aws.autoscaling.GroupLaunchTemplateArgs(
-            id=self.launch_template.id, version=self.launch_template.latest_version.apply(str))
+            id=self.launch_template.id, version=self.launch_template.latest_version.apply(str)
+        )
 
     def _on_demand_group(self) -> aws.autoscaling.Group:
         a = self._args
@@ -368,11 +437,12 @@ class GpuFleet(pulumi.ComponentResource):
         if a.warm_pool_size > 0:
             warm_pool = aws.autoscaling.GroupWarmPoolArgs(
                 # GPU types cannot hibernate: warm instances are stopped, paying only for volumes.
-                pool_state="Stopped", min_size=a.warm_pool_size,
+                pool_state="Stopped",
+                min_size=a.warm_pool_size,
                 max_group_prepared_capacity=a.on_demand_base + a.warm_pool_size,
                 # Scale-in (the fallback shrinking) returns instances to the pool.
-                instance_reuse_policy=aws.autoscaling.GroupWarmPoolInstanceReusePolicyArgs(
-                    reuse_on_scale_in=True))
+                instance_reuse_policy=aws.autoscaling.GroupWarmPoolInstanceReusePolicyArgs(reuse_on_scale_in=True),
+            )
         # Without spot this group is the whole fleet and scales between min and max.
         only = a.spot_max == 0
         return aws.autoscaling.Group(
@@ -384,7 +454,8 @@ class GpuFleet(pulumi.ComponentResource):
             capacity_rebalance=False,
             warm_pool=warm_pool,
             **self._group_common(),  # type: ignore[arg-type]
-            opts=self._child)
+            opts=self._child,
+        )
 
     def _spot_group(self) -> aws.autoscaling.Group:
         a = self._args
@@ -396,17 +467,24 @@ class GpuFleet(pulumi.ComponentResource):
             capacity_rebalance=True,
             mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
                 instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
-                    on_demand_base_capacity=0, on_demand_percentage_above_base_capacity=0,
-                    spot_allocation_strategy="price-capacity-optimized"),
+                    on_demand_base_capacity=0,
+                    on_demand_percentage_above_base_capacity=0,
+                    spot_allocation_strategy="price-capacity-optimized",
+                ),
                 launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
-                    launch_template_specification=aws.autoscaling.
-                    GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
+                    launch_template_specification=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
                         launch_template_id=self.launch_template.id,
-                        version=self.launch_template.latest_version.apply(str)),
-                    overrides=[aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
-                        instance_type=t) for t in a.instance_types])),
+                        version=self.launch_template.latest_version.apply(str),
+                    ),
+                    overrides=[
+                        aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(instance_type=t)
+                        for t in a.instance_types
+                    ],
+                ),
+            ),
             **self._group_common(),  # type: ignore[arg-type]
-            opts=self._child)
+            opts=self._child,
+        )
 
     # ----------------------------------------------------------------------- scaling
 
@@ -414,24 +492,31 @@ class GpuFleet(pulumi.ComponentResource):
         """Metric math: (queue backlog + in-flight requests) per in-service instance."""
         a = self._args
         queries: list[dict[str, object]] = [
-            _stat("backlog", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
-                  {"QueueName": a.queue_name}, "Sum"),
-            _stat("inflight", metrics.NAMESPACE, metrics.IN_FLIGHT,
-                  {metrics.DIMENSION_MODEL: a.model}, "Average"),
+            _stat("backlog", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": a.queue_name}, "Sum"),
+            _stat("inflight", metrics.NAMESPACE, metrics.IN_FLIGHT, {metrics.DIMENSION_MODEL: a.model}, "Average"),
         ]
         names = []
         for i, group in enumerate(groups):
-            queries.append(_stat(f"g{i}", "AWS/AutoScaling", "GroupInServiceInstances",
-                                 {"AutoScalingGroupName": group.name}, "Average"))
+            queries.append(
+                _stat(
+                    f"g{i}",
+                    "AWS/AutoScaling",
+                    "GroupInServiceInstances",
+                    {"AutoScalingGroupName": group.name},
+                    "Average",
+                )
+            )
             names.append(f"FILL(g{i}, 0)")
         queries.append({"id": "n", "expression": " + ".join(names), "label": "in-service instances"})
-        queries.append({
-            "id": "load",
-            # In-flight is reported per instance: times n is the fleet's total. No instance
-            # in service: the backlog alone (a wake-up policy handles zero).
-            "expression": "(FILL(backlog, 0) + FILL(inflight, 0) * n) / IF(n > 0, n, 1)",
-            "label": "backlog + in flight per instance",
-        })
+        queries.append(
+            {
+                "id": "load",
+                # In-flight is reported per instance: times n is the fleet's total. No instance
+                # in service: the backlog alone (a wake-up policy handles zero).
+                "expression": "(FILL(backlog, 0) + FILL(inflight, 0) * n) / IF(n > 0, n, 1)",
+                "label": "backlog + in flight per instance",
+            }
+        )
         return queries
 
     def _scaling(self, groups: Sequence[aws.autoscaling.Group]) -> None:
@@ -448,101 +533,189 @@ class GpuFleet(pulumi.ComponentResource):
                 target_value=a.target_backlog_per_instance,
                 # Target tracking scales out after 3 minutes above target and in after 15
                 # below: fast out, slow in.
-                customized_metric_specification=aws.autoscaling.
-                PolicyTargetTrackingConfigurationCustomizedMetricSpecificationArgs(
-                    metrics=[_target_tracking_query(q, q["id"] == "load") for q in queries])),
-            opts=self._child)
+                customized_metric_specification=aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationArgs(
+                    metrics=[_target_tracking_query(q, q["id"] == "load") for q in queries]
+                ),
+            ),
+            opts=self._child,
+        )
         if a.min_size > 0 and scaled is self.spot_group and a.on_demand_base > 0:
             return  # the fleet never reaches zero: no wake-up needed
         # Target tracking multiplies current capacity: from zero it needs a first instance.
         wake = aws.autoscaling.Policy(
             f"{self._name}-wake",
-            autoscaling_group_name=scaled.name, policy_type="StepScaling",
-            adjustment_type="ChangeInCapacity", estimated_instance_warmup=a.grace_seconds,
-            step_adjustments=[aws.autoscaling.PolicyStepAdjustmentArgs(
-                scaling_adjustment=1, metric_interval_lower_bound="0")],
-            opts=self._child)
+            autoscaling_group_name=scaled.name,
+            policy_type="StepScaling",
+            adjustment_type="ChangeInCapacity",
+            estimated_instance_warmup=a.grace_seconds,
+            step_adjustments=[
+                aws.autoscaling.PolicyStepAdjustmentArgs(scaling_adjustment=1, metric_interval_lower_bound="0")
+            ],
+            opts=self._child,
+        )
         aws.cloudwatch.MetricAlarm(
             f"{self._name}-wake",
             alarm_description=f"{a.model}: requests are queued and no instance is in service",
-            comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
-            evaluation_periods=1, datapoints_to_alarm=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            threshold=1,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
             # No data means no queue metrics yet: nothing to wake up for.
             treat_missing_data="notBreaching",
-            metric_queries=[_alarm_query(q, False) for q in queries if q["id"] != "load"] + [
-                {"id": "waiting", "expression": "IF(n == 0, FILL(backlog, 0), 0)",
-                 "label": "queued with nothing in service", "return_data": True}],
-            alarm_actions=[wake.arn], opts=self._child)
+            metric_queries=[_alarm_query(q, False) for q in queries if q["id"] != "load"]
+            + [
+                {
+                    "id": "waiting",
+                    "expression": "IF(n == 0, FILL(backlog, 0), 0)",
+                    "label": "queued with nothing in service",
+                    "return_data": True,
+                }
+            ],
+            alarm_actions=[wake.arn],
+            opts=self._child,
+        )
 
     def _spot_fallback(self, spot: aws.autoscaling.Group) -> None:
         a, od = self._args, self.on_demand_group
         queries = [
-            _stat("spot_desired", "AWS/AutoScaling", "GroupDesiredCapacity", {"AutoScalingGroupName": spot.name}, "Average"),
-            _stat("spot_inservice", "AWS/AutoScaling", "GroupInServiceInstances", {"AutoScalingGroupName": spot.name}, "Average"),
-            _stat("spot_pending", "AWS/AutoScaling", "GroupPendingInstances", {"AutoScalingGroupName": spot.name}, "Average"),
-            _stat("od_desired", "AWS/AutoScaling", "GroupDesiredCapacity", {"AutoScalingGroupName": od.name}, "Average"),
-            {"id": "shortfall", "label": "spot desired but not running",
-             "expression": "MAX([FILL(spot_desired, 0) - FILL(spot_inservice, 0) - FILL(spot_pending, 0), 0])"},
-            {"id": "cover", "label": "on-demand above its base",
-             "expression": f"MAX([FILL(od_desired, {a.on_demand_base}) - {a.on_demand_base}, 0])"},
+            _stat(
+                "spot_desired",
+                "AWS/AutoScaling",
+                "GroupDesiredCapacity",
+                {"AutoScalingGroupName": spot.name},
+                "Average",
+            ),
+            _stat(
+                "spot_inservice",
+                "AWS/AutoScaling",
+                "GroupInServiceInstances",
+                {"AutoScalingGroupName": spot.name},
+                "Average",
+            ),
+            _stat(
+                "spot_pending",
+                "AWS/AutoScaling",
+                "GroupPendingInstances",
+                {"AutoScalingGroupName": spot.name},
+                "Average",
+            ),
+            _stat(
+                "od_desired", "AWS/AutoScaling", "GroupDesiredCapacity", {"AutoScalingGroupName": od.name}, "Average"
+            ),
+            {
+                "id": "shortfall",
+                "label": "spot desired but not running",
+                "expression": "MAX([FILL(spot_desired, 0) - FILL(spot_inservice, 0) - FILL(spot_pending, 0), 0])",
+            },
+            {
+                "id": "cover",
+                "label": "on-demand above its base",
+                "expression": f"MAX([FILL(od_desired, {a.on_demand_base}) - {a.on_demand_base}, 0])",
+            },
         ]
         steps = a.on_demand_fallback_max
         grow = aws.autoscaling.Policy(
-            f"{self._name}-fallback-grow", autoscaling_group_name=od.name,
-            policy_type="StepScaling", adjustment_type="ChangeInCapacity",
+            f"{self._name}-fallback-grow",
+            autoscaling_group_name=od.name,
+            policy_type="StepScaling",
+            adjustment_type="ChangeInCapacity",
             estimated_instance_warmup=a.grace_seconds,
-            step_adjustments=_steps(steps, sign=1), opts=self._child)
+            step_adjustments=_steps(steps, sign=1),
+            opts=self._child,
+        )
         shrink = aws.autoscaling.Policy(
-            f"{self._name}-fallback-shrink", autoscaling_group_name=od.name,
-            policy_type="StepScaling", adjustment_type="ChangeInCapacity",
-            step_adjustments=_steps(steps, sign=-1), opts=self._child)
+            f"{self._name}-fallback-shrink",
+            autoscaling_group_name=od.name,
+            policy_type="StepScaling",
+            adjustment_type="ChangeInCapacity",
+            step_adjustments=_steps(steps, sign=-1),
+            opts=self._child,
+        )
         for label, expression, minutes, policy, description in (
-            ("spot-short", "shortfall - cover", SHORTFALL_MINUTES, grow,
-             "spot cannot reach its desired capacity: on-demand fills the gap"),
-            ("spot-back", "cover - shortfall", RECOVERY_MINUTES, shrink,
-             "spot capacity is back: on-demand shrinks to its base"),
+            (
+                "spot-short",
+                "shortfall - cover",
+                SHORTFALL_MINUTES,
+                grow,
+                "spot cannot reach its desired capacity: on-demand fills the gap",
+            ),
+            (
+                "spot-back",
+                "cover - shortfall",
+                RECOVERY_MINUTES,
+                shrink,
+                "spot capacity is back: on-demand shrinks to its base",
+            ),
         ):
             aws.cloudwatch.MetricAlarm(
                 f"{self._name}-{label}",
                 alarm_description=f"{a.model}: {description}",
-                comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
-                evaluation_periods=minutes, datapoints_to_alarm=minutes,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                threshold=1,
+                evaluation_periods=minutes,
+                datapoints_to_alarm=minutes,
                 # Missing group metrics mean nothing is known to be short.
                 treat_missing_data="notBreaching",
-                metric_queries=[_alarm_query(q, False) for q in queries] + [
-                    {"id": "uncovered", "expression": expression, "label": description,
-                     "return_data": True}],
-                alarm_actions=[policy.arn], opts=self._child)
+                metric_queries=[_alarm_query(q, False) for q in queries]
+                + [{"id": "uncovered", "expression": expression, "label": description, "return_data": True}],
+                alarm_actions=[policy.arn],
+                opts=self._child,
+            )
 
     def _schedule(self, groups: Sequence[aws.autoscaling.Group], schedule: Schedule) -> None:
         a = self._args
         for group in groups:
             is_od = group is self.on_demand_group
             kind = "on-demand" if is_od else "spot"
-            on_min = (a.min_size if a.spot_max == 0 else a.on_demand_base) if is_od else max(
-                0, a.min_size - a.on_demand_base)
-            on_max = (a.max_size if a.spot_max == 0 else a.on_demand_base + a.on_demand_fallback_max) \
-                if is_od else a.spot_max
+            on_min = (
+                (a.min_size if a.spot_max == 0 else a.on_demand_base)
+                if is_od
+                else max(0, a.min_size - a.on_demand_base)
+            )
+            on_max = (
+                (a.max_size if a.spot_max == 0 else a.on_demand_base + a.on_demand_fallback_max)
+                if is_od
+                else a.spot_max
+            )
             aws.autoscaling.Schedule(
-                f"{self._name}-{kind}-off", autoscaling_group_name=group.name,
-                scheduled_action_name=f"{a.model}-{kind}-off", recurrence=schedule.off_cron,
-                time_zone=schedule.time_zone, min_size=0, max_size=0, desired_capacity=0,
-                opts=self._child)
+                f"{self._name}-{kind}-off",
+                autoscaling_group_name=group.name,
+                scheduled_action_name=f"{a.model}-{kind}-off",
+                recurrence=schedule.off_cron,
+                time_zone=schedule.time_zone,
+                min_size=0,
+                max_size=0,
+                desired_capacity=0,
+                opts=self._child,
+            )
             aws.autoscaling.Schedule(
-                f"{self._name}-{kind}-on", autoscaling_group_name=group.name,
-                scheduled_action_name=f"{a.model}-{kind}-on", recurrence=schedule.on_cron,
-                time_zone=schedule.time_zone, min_size=on_min, max_size=on_max,
-                desired_capacity=on_min, opts=self._child)
+                f"{self._name}-{kind}-on",
+                autoscaling_group_name=group.name,
+                scheduled_action_name=f"{a.model}-{kind}-on",
+                recurrence=schedule.on_cron,
+                time_zone=schedule.time_zone,
+                min_size=on_min,
+                max_size=on_max,
+                desired_capacity=on_min,
+                opts=self._child,
+            )
 
 
 LAUNCH_HOOK = "llm-serving-launch"
 TERMINATION_HOOK = "llm-serving-drain"
-GROUP_METRICS = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances",
-                 "GroupTotalInstances", "GroupTerminatingInstances", "WarmPoolWarmedCapacity"]
+GROUP_METRICS = [
+    "GroupDesiredCapacity",
+    "GroupInServiceInstances",
+    "GroupPendingInstances",
+    "GroupTotalInstances",
+    "GroupTerminatingInstances",
+    "WarmPoolWarmedCapacity",
+]
 
 
-def worker_environment(a: GpuFleetArgs, region: str, queue_url: str, bucket: str,
-                       metrics_log_group: str) -> dict[str, str]:
+def worker_environment(
+    a: GpuFleetArgs, region: str, queue_url: str, bucket: str, metrics_log_group: str
+) -> dict[str, str]:
     """The worker container's environment: its whole configuration (docs/worker.md)."""
     return {
         "AWS_REGION": region,
@@ -566,37 +739,55 @@ def _ecr_repository_arn(image: str) -> str:
     return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
 
 
-def _stat(id_: str, namespace: str, name: str, dimensions: Mapping[str, pulumi.Input[str]],
-          stat: str) -> dict[str, object]:
-    return {"id": id_, "namespace": namespace, "metric_name": name, "dimensions": dict(dimensions),
-            "stat": stat}
+def _stat(
+    id_: str, namespace: str, name: str, dimensions: Mapping[str, pulumi.Input[str]], stat: str
+) -> dict[str, object]:
+    return {"id": id_, "namespace": namespace, "metric_name": name, "dimensions": dict(dimensions), "stat": stat}
 
 
-def _target_tracking_query(q: Mapping[str, object], returned: bool
-                           ) -> aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs:
+def _target_tracking_query(
+    q: Mapping[str, object], returned: bool
+) -> aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs:
     if "expression" in q:
         return aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs(
-            id=str(q["id"]), expression=str(q["expression"]), label=str(q["label"]), return_data=returned)
+            id=str(q["id"]), expression=str(q["expression"]), label=str(q["label"]), return_data=returned
+        )
     return aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs(
-        id=str(q["id"]), return_data=False,
+        id=str(q["id"]),
+        return_data=False,
         metric_stat=aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatArgs(
-            stat=str(q["stat"]), period=SCALING_PERIOD_SECONDS,
+            stat=str(q["stat"]),
+            period=SCALING_PERIOD_SECONDS,
             metric=aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatMetricArgs(
-                namespace=str(q["namespace"]), metric_name=str(q["metric_name"]),
-                dimensions=[aws.autoscaling.
-                            PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatMetricDimensionArgs(
-                                name=k, value=v) for k, v in q["dimensions"].items()])))  # type: ignore[attr-defined]
+                namespace=str(q["namespace"]),
+                metric_name=str(q["metric_name"]),
+                dimensions=[
+                    aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatMetricDimensionArgs(
+                        name=k, value=v
+                    )
+                    for k, v in q["dimensions"].items()
+                ],
+            ),
+        ),
+    )  # type: ignore[attr-defined]
 
 
 def _alarm_query(q: Mapping[str, object], returned: bool) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
     if "expression" in q:
         return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-            id=str(q["id"]), expression=str(q["expression"]), label=str(q["label"]), return_data=returned)
+            id=str(q["id"]), expression=str(q["expression"]), label=str(q["label"]), return_data=returned
+        )
     return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-        id=str(q["id"]), return_data=False,
+        id=str(q["id"]),
+        return_data=False,
         metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-            namespace=str(q["namespace"]), metric_name=str(q["metric_name"]), stat=str(q["stat"]),
-            period=SCALING_PERIOD_SECONDS, dimensions=q["dimensions"]))  # type: ignore[arg-type]
+            namespace=str(q["namespace"]),
+            metric_name=str(q["metric_name"]),
+            stat=str(q["stat"]),
+            period=SCALING_PERIOD_SECONDS,
+            dimensions=q["dimensions"],
+        ),
+    )  # type: ignore[arg-type]
 
 
 def _steps(count: int, sign: int) -> list[aws.autoscaling.PolicyStepAdjustmentArgs]:
@@ -604,8 +795,9 @@ def _steps(count: int, sign: int) -> list[aws.autoscaling.PolicyStepAdjustmentAr
     steps = []
     for k in range(count):
         upper = None if k == count - 1 else str(k + 1)
-        steps.append(aws.autoscaling.PolicyStepAdjustmentArgs(
-            scaling_adjustment=sign * (k + 1), metric_interval_lower_bound=str(k),
-            metric_interval_upper_bound=upper))
+        steps.append(
+            aws.autoscaling.PolicyStepAdjustmentArgs(
+                scaling_adjustment=sign * (k + 1), metric_interval_lower_bound=str(k), metric_interval_upper_bound=upper
+            )
+        )
     return steps
-

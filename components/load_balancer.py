@@ -74,54 +74,95 @@ class ModelLoadBalancer(pulumi.ComponentResource):
     """The ``LoadBalancer`` dimension of its CloudWatch metrics."""
     scheme: str
 
-    def __init__(self, name: str, args: ModelLoadBalancerArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ModelLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:ModelLoadBalancer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         https = args.certificate_arn is not None
         self.scheme = "https" if https else "http"
         ports = [443, 80] if https else [80]
         sg = aws.ec2.SecurityGroup(
-            f"{name}-alb", vpc_id=args.vpc_id,
+            f"{name}-alb",
+            vpc_id=args.vpc_id,
             description="Clients to the model load balancer",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=p, to_port=p, cidr_blocks=args.allowed_cidrs,
-                description=f"clients on {p}") for p in ports],
-            egress=[aws.ec2.SecurityGroupEgressArgs(
-                protocol="tcp", from_port=1024, to_port=65535, cidr_blocks=["0.0.0.0/0"],
-                description="to the engines' ports on the instances")],
-            opts=child)
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=p,
+                    to_port=p,
+                    cidr_blocks=args.allowed_cidrs,
+                    description=f"clients on {p}",
+                )
+                for p in ports
+            ],
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp",
+                    from_port=1024,
+                    to_port=65535,
+                    cidr_blocks=["0.0.0.0/0"],
+                    description="to the engines' ports on the instances",
+                )
+            ],
+            opts=child,
+        )
         logs = self._access_log_bucket(name, args.force_destroy_logs)
         self.load_balancer = aws.lb.LoadBalancer(
-            f"{name}-alb", load_balancer_type="application", internal=args.internal,
-            subnets=args.subnet_ids, security_groups=[sg.id],
+            f"{name}-alb",
+            load_balancer_type="application",
+            internal=args.internal,
+            subnets=args.subnet_ids,
+            security_groups=[sg.id],
             idle_timeout=args.idle_timeout_seconds,
-            drop_invalid_header_fields=True, desync_mitigation_mode="defensive",
+            drop_invalid_header_fields=True,
+            desync_mitigation_mode="defensive",
             enable_deletion_protection=args.enable_deletion_protection,
             enable_http2=True,
-            access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=logs.bucket, enabled=True,
-                                                          prefix="alb"),
-            opts=child)
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=logs.bucket, enabled=True, prefix="alb"),
+            opts=child,
+        )
         not_found = aws.lb.ListenerDefaultActionArgs(
             type="fixed-response",
             fixed_response=aws.lb.ListenerDefaultActionFixedResponseArgs(
-                content_type="application/json", status_code="404",
-                message_body=json.dumps({"error": "no such model; use /models/<name>/..."})))
+                content_type="application/json",
+                status_code="404",
+                message_body=json.dumps({"error": "no such model; use /models/<name>/..."}),
+            ),
+        )
         if https:
             listener = aws.lb.Listener(
-                f"{name}-https", load_balancer_arn=self.load_balancer.arn, port=443,
-                protocol="HTTPS", ssl_policy=TLS_POLICY, certificate_arn=args.certificate_arn,
-                default_actions=[not_found], opts=child)
+                f"{name}-https",
+                load_balancer_arn=self.load_balancer.arn,
+                port=443,
+                protocol="HTTPS",
+                ssl_policy=TLS_POLICY,
+                certificate_arn=args.certificate_arn,
+                default_actions=[not_found],
+                opts=child,
+            )
             aws.lb.Listener(
-                f"{name}-http", load_balancer_arn=self.load_balancer.arn, port=80, protocol="HTTP",
-                default_actions=[aws.lb.ListenerDefaultActionArgs(
-                    type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(
-                        port="443", protocol="HTTPS", status_code="HTTP_301"))],
-                opts=child)
+                f"{name}-http",
+                load_balancer_arn=self.load_balancer.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=[
+                    aws.lb.ListenerDefaultActionArgs(
+                        type="redirect",
+                        redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                            port="443", protocol="HTTPS", status_code="HTTP_301"
+                        ),
+                    )
+                ],
+                opts=child,
+            )
         else:
             listener = aws.lb.Listener(
-                f"{name}-http", load_balancer_arn=self.load_balancer.arn, port=80, protocol="HTTP",
-                default_actions=[not_found], opts=child)
+                f"{name}-http",
+                load_balancer_arn=self.load_balancer.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=[not_found],
+                opts=child,
+            )
         self.dns_name = self.load_balancer.dns_name
         self.security_group_id = sg.id
         self.listener_arn = listener.arn
@@ -133,33 +174,56 @@ class ModelLoadBalancer(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(f"{name}-access-logs", force_destroy=force_destroy, opts=child)
         # ALB access logs support SSE-S3 only (not KMS).
         aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-access-logs", bucket=bucket.id,
-            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.
-                BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="AES256"))],
-            opts=child)
+            f"{name}-access-logs",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    )
+                )
+            ],
+            opts=child,
+        )
         block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-access-logs", bucket=bucket.id, block_public_acls=True,
-            block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True,
-            opts=child)
+            f"{name}-access-logs",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
         aws.s3.BucketLifecycleConfiguration(
-            f"{name}-access-logs", bucket=bucket.id,
-            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-access-logs", status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                    days=ACCESS_LOG_RETENTION_DAYS))],
-            opts=child)
+            f"{name}-access-logs",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-access-logs",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=ACCESS_LOG_RETENTION_DAYS),
+                )
+            ],
+            opts=child,
+        )
         # The region's Elastic Load Balancing account writes the logs.
         elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOptions(parent=self)).arn
         aws.s3.BucketPolicy(
-            f"{name}-access-logs", bucket=bucket.id,
+            f"{name}-access-logs",
+            bucket=bucket.id,
             policy=_policy.document(
-                {"Sid": "ElbLogDelivery", "Effect": "Allow", "Principal": {"AWS": elb_account},
-                 "Action": "s3:PutObject", "Resource": bucket.arn.apply(lambda a: f"{a}/alb/*")},
-                _policy.deny_insecure_transport([bucket.arn, bucket.arn.apply(lambda a: f"{a}/*")])),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]))
+                {
+                    "Sid": "ElbLogDelivery",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": elb_account},
+                    "Action": "s3:PutObject",
+                    "Resource": bucket.arn.apply(lambda a: f"{a}/alb/*"),
+                },
+                _policy.deny_insecure_transport([bucket.arn, bucket.arn.apply(lambda a: f"{a}/*")]),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
+        )
         return bucket
 
 
@@ -182,35 +246,54 @@ class ModelRoute(pulumi.ComponentResource):
     """The ``TargetGroup`` dimension of its CloudWatch metrics."""
     path_prefix: str
 
-    def __init__(self, name: str, args: ModelRouteArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ModelRouteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:ModelRoute", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.path_prefix = model_path_prefix(name)
         self.target_group = aws.lb.TargetGroup(
-            f"{name}-tg", vpc_id=args.vpc_id, port=args.engine_port, protocol="HTTP",
-            target_type="instance", load_balancing_algorithm_type="least_outstanding_requests",
+            f"{name}-tg",
+            vpc_id=args.vpc_id,
+            port=args.engine_port,
+            protocol="HTTP",
+            target_type="instance",
+            load_balancing_algorithm_type="least_outstanding_requests",
             deregistration_delay=args.deregistration_delay_seconds,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
-                enabled=True, path=args.readiness_path, port="traffic-port", protocol="HTTP",
-                matcher="200", interval=HEALTH_CHECK_INTERVAL_SECONDS,
-                timeout=HEALTH_CHECK_TIMEOUT_SECONDS, healthy_threshold=HEALTHY_THRESHOLD,
-                unhealthy_threshold=UNHEALTHY_THRESHOLD),
-            opts=child)
+                enabled=True,
+                path=args.readiness_path,
+                port="traffic-port",
+                protocol="HTTP",
+                matcher="200",
+                interval=HEALTH_CHECK_INTERVAL_SECONDS,
+                timeout=HEALTH_CHECK_TIMEOUT_SECONDS,
+                healthy_threshold=HEALTHY_THRESHOLD,
+                unhealthy_threshold=UNHEALTHY_THRESHOLD,
+            ),
+            opts=child,
+        )
         escaped = self.path_prefix.replace("-", "\\-")
         aws.lb.ListenerRule(
-            f"{name}-route", listener_arn=args.listener_arn, priority=args.priority,
-            conditions=[aws.lb.ListenerRuleConditionArgs(
-                path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(
-                    values=[f"{self.path_prefix}*"]))],
-            transforms=[aws.lb.ListenerRuleTransformArgs(
-                type="url-rewrite",
-                url_rewrite_config=aws.lb.ListenerRuleTransformUrlRewriteConfigArgs(
-                    rewrite=aws.lb.ListenerRuleTransformUrlRewriteConfigRewriteArgs(
-                        regex=f"^{escaped}(.*)$", replace="/$1")))],
-            actions=[aws.lb.ListenerRuleActionArgs(
-                type="forward", target_group_arn=self.target_group.arn)],
-            opts=child)
+            f"{name}-route",
+            listener_arn=args.listener_arn,
+            priority=args.priority,
+            conditions=[
+                aws.lb.ListenerRuleConditionArgs(
+                    path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=[f"{self.path_prefix}*"])
+                )
+            ],
+            transforms=[
+                aws.lb.ListenerRuleTransformArgs(
+                    type="url-rewrite",
+                    url_rewrite_config=aws.lb.ListenerRuleTransformUrlRewriteConfigArgs(
+                        rewrite=aws.lb.ListenerRuleTransformUrlRewriteConfigRewriteArgs(
+                            regex=f"^{escaped}(.*)$", replace="/$1"
+                        )
+                    ),
+                )
+            ],
+            actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=self.target_group.arn)],
+            opts=child,
+        )
         self.target_group_arn = self.target_group.arn
         self.arn_suffix = self.target_group.arn_suffix
         self.register_outputs({"target_group_arn": self.target_group_arn})

@@ -68,8 +68,7 @@ class ModelAlarms(pulumi.ComponentResource):
     alarm_arns: pulumi.Output[list[str]]
     rollback_alarm_names: list[str]
 
-    def __init__(self, name: str, args: ModelAlarmsArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ModelAlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:ModelAlarms", name, None, opts)
         self._name, self._args = name, args
         self._child = pulumi.ResourceOptions(parent=self)
@@ -77,109 +76,168 @@ class ModelAlarms(pulumi.ComponentResource):
         tg = {"LoadBalancer": args.load_balancer_arn_suffix, "TargetGroup": args.target_group_arn_suffix}
         alarms = [
             self._alarm(
-                "errors", name=names["errors"],
+                "errors",
+                name=names["errors"],
                 description=f"{args.model}: more than {args.error_rate_threshold_percent:g}% of "
-                            "requests end in 5xx (engine errors or no healthy target)",
-                threshold=args.error_rate_threshold_percent, periods=3,
+                "requests end in 5xx (engine errors or no healthy target)",
+                threshold=args.error_rate_threshold_percent,
+                periods=3,
                 # No traffic is not an error.
                 missing="notBreaching",
                 queries=[
                     _metric("requests", "AWS/ApplicationELB", "RequestCount", tg, "Sum"),
                     _metric("target5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", tg, "Sum"),
                     _metric("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", tg, "Sum"),
-                    {"id": "rate", "label": "5xx per 100 requests", "return_data": True,
-                     "expression": "100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / IF(FILL(requests, 0) > 0, requests, 1)"},
-                ]),
+                    {
+                        "id": "rate",
+                        "label": "5xx per 100 requests",
+                        "return_data": True,
+                        "expression": (
+                            "100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / IF(FILL(requests, 0) > 0, requests, 1)"
+                        ),
+                    },
+                ],
+            ),
             self._alarm(
-                "latency", name=names["latency"],
+                "latency",
+                name=names["latency"],
                 description=f"{args.model}: p95 response time above {args.latency_objective_seconds:g} s",
-                threshold=args.latency_objective_seconds, periods=5,
+                threshold=args.latency_objective_seconds,
+                periods=5,
                 missing="notBreaching",
-                namespace="AWS/ApplicationELB", metric="TargetResponseTime", dimensions=tg,
-                extended_statistic="p95"),
+                namespace="AWS/ApplicationELB",
+                metric="TargetResponseTime",
+                dimensions=tg,
+                extended_statistic="p95",
+            ),
             self._alarm(
-                "unhealthy", name=names["unhealthy"],
-                description=f"{args.model}: a target has failed health checks for "
-                            f"{UNHEALTHY_MINUTES} minutes",
-                threshold=1, periods=UNHEALTHY_MINUTES,
+                "unhealthy",
+                name=names["unhealthy"],
+                description=f"{args.model}: a target has failed health checks for {UNHEALTHY_MINUTES} minutes",
+                threshold=1,
+                periods=UNHEALTHY_MINUTES,
                 # No targets registered (scaled to zero): nothing is unhealthy.
                 missing="notBreaching",
-                namespace="AWS/ApplicationELB", metric="UnHealthyHostCount", dimensions=tg,
-                statistic="Maximum"),
+                namespace="AWS/ApplicationELB",
+                metric="UnHealthyHostCount",
+                dimensions=tg,
+                statistic="Maximum",
+            ),
             self._alarm(
                 "queue-age",
-                description=f"{args.model}: a queued request has waited more than "
-                            f"{args.queue_age_objective_seconds} s",
-                threshold=args.queue_age_objective_seconds, periods=3,
+                description=f"{args.model}: a queued request has waited more than {args.queue_age_objective_seconds} s",
+                threshold=args.queue_age_objective_seconds,
+                periods=3,
                 # SQS always reports this metric; missing data means the queue is gone.
                 missing="breaching",
-                namespace="AWS/SQS", metric="ApproximateAgeOfOldestMessage",
-                dimensions={"QueueName": args.queue_name}, statistic="Maximum"),
+                namespace="AWS/SQS",
+                metric="ApproximateAgeOfOldestMessage",
+                dimensions={"QueueName": args.queue_name},
+                statistic="Maximum",
+            ),
             self._alarm(
                 "dead-letters",
                 description=f"{args.model}: requests ended in the dead-letter queue; inspect "
-                            "them, then redrive or delete",
-                threshold=1, periods=1,
+                "them, then redrive or delete",
+                threshold=1,
+                periods=1,
                 missing="notBreaching",
-                namespace="AWS/SQS", metric="ApproximateNumberOfMessagesVisible",
-                dimensions={"QueueName": args.dead_letter_queue_name}, statistic="Maximum"),
+                namespace="AWS/SQS",
+                metric="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": args.dead_letter_queue_name},
+                statistic="Maximum",
+            ),
             self._alarm(
                 "failed-results",
                 description=f"{args.model}: more than {FAILED_RESULT_RATE_THRESHOLD_PERCENT:g}% "
-                            "of results are failures",
-                threshold=FAILED_RESULT_RATE_THRESHOLD_PERCENT, periods=3,
+                "of results are failures",
+                threshold=FAILED_RESULT_RATE_THRESHOLD_PERCENT,
+                periods=3,
                 missing="notBreaching",
                 queries=[
-                    _metric("failed", metrics.NAMESPACE, metrics.FAILED,
-                            {metrics.DIMENSION_MODEL: args.model}, "Sum"),
-                    _metric("succeeded", metrics.NAMESPACE, metrics.SUCCEEDED,
-                            {metrics.DIMENSION_MODEL: args.model}, "Sum"),
-                    {"id": "rate", "label": "failed per 100 results", "return_data": True,
-                     "expression": "100 * FILL(failed, 0) / IF(FILL(failed, 0) + FILL(succeeded, 0) > 0, "
-                                   "FILL(failed, 0) + FILL(succeeded, 0), 1)"},
-                ]),
+                    _metric("failed", metrics.NAMESPACE, metrics.FAILED, {metrics.DIMENSION_MODEL: args.model}, "Sum"),
+                    _metric(
+                        "succeeded", metrics.NAMESPACE, metrics.SUCCEEDED, {metrics.DIMENSION_MODEL: args.model}, "Sum"
+                    ),
+                    {
+                        "id": "rate",
+                        "label": "failed per 100 results",
+                        "return_data": True,
+                        "expression": "100 * FILL(failed, 0) / IF(FILL(failed, 0) + FILL(succeeded, 0) > 0, "
+                        "FILL(failed, 0) + FILL(succeeded, 0), 1)",
+                    },
+                ],
+            ),
         ]
         if args.min_healthy_hosts > 0:
-            alarms.append(self._alarm(
-                "too-few-healthy",
-                description=f"{args.model}: fewer than {args.min_healthy_hosts} healthy targets",
-                threshold=args.min_healthy_hosts, periods=3, comparison="LessThanThreshold",
-                # No data from a target group that should have targets is a failure.
-                missing="breaching",
-                namespace="AWS/ApplicationELB", metric="HealthyHostCount", dimensions=tg,
-                statistic="Minimum"))
+            alarms.append(
+                self._alarm(
+                    "too-few-healthy",
+                    description=f"{args.model}: fewer than {args.min_healthy_hosts} healthy targets",
+                    threshold=args.min_healthy_hosts,
+                    periods=3,
+                    comparison="LessThanThreshold",
+                    # No data from a target group that should have targets is a failure.
+                    missing="breaching",
+                    namespace="AWS/ApplicationELB",
+                    metric="HealthyHostCount",
+                    dimensions=tg,
+                    statistic="Minimum",
+                )
+            )
         if args.spot_group_name is not None:
             spot = {"AutoScalingGroupName": args.spot_group_name}
-            alarms.append(self._alarm(
-                "spot-shortfall",
-                description=f"{args.model}: spot capacity below desired for 15 minutes "
-                            "(on-demand fallback is filling in)",
-                threshold=1, periods=15, missing="notBreaching",
-                queries=[
-                    _metric("desired", "AWS/AutoScaling", "GroupDesiredCapacity", spot, "Average"),
-                    _metric("inservice", "AWS/AutoScaling", "GroupInServiceInstances", spot, "Average"),
-                    _metric("pending", "AWS/AutoScaling", "GroupPendingInstances", spot, "Average"),
-                    {"id": "short", "label": "spot instances missing", "return_data": True,
-                     "expression": "FILL(desired, 0) - FILL(inservice, 0) - FILL(pending, 0)"},
-                ]))
+            alarms.append(
+                self._alarm(
+                    "spot-shortfall",
+                    description=f"{args.model}: spot capacity below desired for 15 minutes "
+                    "(on-demand fallback is filling in)",
+                    threshold=1,
+                    periods=15,
+                    missing="notBreaching",
+                    queries=[
+                        _metric("desired", "AWS/AutoScaling", "GroupDesiredCapacity", spot, "Average"),
+                        _metric("inservice", "AWS/AutoScaling", "GroupInServiceInstances", spot, "Average"),
+                        _metric("pending", "AWS/AutoScaling", "GroupPendingInstances", spot, "Average"),
+                        {
+                            "id": "short",
+                            "label": "spot instances missing",
+                            "return_data": True,
+                            "expression": "FILL(desired, 0) - FILL(inservice, 0) - FILL(pending, 0)",
+                        },
+                    ],
+                )
+            )
         self._refresh_events(args)
         self.rollback_alarm_names = list(names.values())
         self.alarm_arns = pulumi.Output.all(*[a.arn for a in alarms])
         self.register_outputs({"alarm_arns": self.alarm_arns})
 
-    def _alarm(self, label: str, *, description: str, threshold: float, periods: int, missing: str,
-               name: str | None = None, comparison: str = "GreaterThanOrEqualToThreshold",
-               queries: list[dict[str, object]] | None = None, namespace: str | None = None,
-               metric: str | None = None, dimensions: dict[str, pulumi.Input[str]] | None = None,
-               statistic: str | None = None, extended_statistic: str | None = None
-               ) -> aws.cloudwatch.MetricAlarm:
+    def _alarm(
+        self,
+        label: str,
+        *,
+        description: str,
+        threshold: float,
+        periods: int,
+        missing: str,
+        name: str | None = None,
+        comparison: str = "GreaterThanOrEqualToThreshold",
+        queries: list[dict[str, object]] | None = None,
+        namespace: str | None = None,
+        metric: str | None = None,
+        dimensions: dict[str, pulumi.Input[str]] | None = None,
+        statistic: str | None = None,
+        extended_statistic: str | None = None,
+    ) -> aws.cloudwatch.MetricAlarm:
         a = self._args
         kwargs: dict[str, object] = {}
         if queries is not None:
             kwargs["metric_queries"] = [_query(q) for q in queries]
         else:
-            kwargs.update(namespace=namespace, metric_name=metric, dimensions=dimensions,
-                          period=ERROR_RATE_PERIOD_SECONDS)
+            kwargs.update(
+                namespace=namespace, metric_name=metric, dimensions=dimensions, period=ERROR_RATE_PERIOD_SECONDS
+            )
             if statistic:
                 kwargs["statistic"] = statistic
             if extended_statistic:
@@ -188,44 +246,67 @@ class ModelAlarms(pulumi.ComponentResource):
             f"{self._name}-{label}",
             name=name,
             alarm_description=description,
-            comparison_operator=comparison, threshold=threshold,
-            evaluation_periods=periods, datapoints_to_alarm=periods,
+            comparison_operator=comparison,
+            threshold=threshold,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
             treat_missing_data=missing,
-            alarm_actions=[a.alarm_topic_arn], ok_actions=[a.alarm_topic_arn],
-            opts=self._child, **kwargs)  # type: ignore[arg-type]
+            alarm_actions=[a.alarm_topic_arn],
+            ok_actions=[a.alarm_topic_arn],
+            opts=self._child,
+            **kwargs,
+        )  # type: ignore[arg-type]
 
     def _refresh_events(self, args: ModelAlarmsArgs) -> None:
         """Instance refreshes that fail or roll back reach the topic through EventBridge."""
-        pattern = pulumi.Output.from_input(args.group_names).apply(lambda names: json.dumps({
-            "source": ["aws.autoscaling"],
-            "detail-type": ["EC2 Auto Scaling Instance Refresh Failed",
-                            "EC2 Auto Scaling Instance Refresh Rollback Started",
-                            "EC2 Auto Scaling Instance Refresh Rollback Completed",
-                            "EC2 Auto Scaling Instance Refresh Rollback Failed"],
-            "detail": {"AutoScalingGroupName": sorted(names)},
-        }, sort_keys=True))
+        pattern = pulumi.Output.from_input(args.group_names).apply(
+            lambda names: json.dumps(
+                {
+                    "source": ["aws.autoscaling"],
+                    "detail-type": [
+                        "EC2 Auto Scaling Instance Refresh Failed",
+                        "EC2 Auto Scaling Instance Refresh Rollback Started",
+                        "EC2 Auto Scaling Instance Refresh Rollback Completed",
+                        "EC2 Auto Scaling Instance Refresh Rollback Failed",
+                    ],
+                    "detail": {"AutoScalingGroupName": sorted(names)},
+                },
+                sort_keys=True,
+            )
+        )
         rule = aws.cloudwatch.EventRule(
             f"{self._name}-refresh-failed",
             description=f"{args.model}: an instance refresh failed or rolled back",
-            event_pattern=pattern, opts=self._child)
+            event_pattern=pattern,
+            opts=self._child,
+        )
         aws.cloudwatch.EventTarget(
-            f"{self._name}-refresh-failed", rule=rule.name, arn=args.alarm_topic_arn,
-            opts=self._child)
+            f"{self._name}-refresh-failed", rule=rule.name, arn=args.alarm_topic_arn, opts=self._child
+        )
 
 
-def _metric(id_: str, namespace: str, name: str, dimensions: dict[str, pulumi.Input[str]],
-            stat: str) -> dict[str, object]:
-    return {"id": id_, "namespace": namespace, "metric_name": name, "dimensions": dimensions,
-            "stat": stat}
+def _metric(
+    id_: str, namespace: str, name: str, dimensions: dict[str, pulumi.Input[str]], stat: str
+) -> dict[str, object]:
+    return {"id": id_, "namespace": namespace, "metric_name": name, "dimensions": dimensions, "stat": stat}
 
 
 def _query(q: dict[str, object]) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
     if "expression" in q:
         return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-            id=str(q["id"]), expression=str(q["expression"]), label=str(q["label"]),
-            return_data=bool(q.get("return_data", False)))
+            id=str(q["id"]),
+            expression=str(q["expression"]),
+            label=str(q["label"]),
+            return_data=bool(q.get("return_data", False)),
+        )
     return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-        id=str(q["id"]), return_data=False,
+        id=str(q["id"]),
+        return_data=False,
         metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-            namespace=str(q["namespace"]), metric_name=str(q["metric_name"]), stat=str(q["stat"]),
-            period=ERROR_RATE_PERIOD_SECONDS, dimensions=q["dimensions"]))  # type: ignore[arg-type]
+            namespace=str(q["namespace"]),
+            metric_name=str(q["metric_name"]),
+            stat=str(q["stat"]),
+            period=ERROR_RATE_PERIOD_SECONDS,
+            dimensions=q["dimensions"],
+        ),
+    )  # type: ignore[arg-type]

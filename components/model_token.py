@@ -31,8 +31,7 @@ class ModelToken(pulumi.ComponentResource):
     read_policy_json: pulumi.Output[str]
     """IAM policy: read this secret only."""
 
-    def __init__(self, name: str, args: ModelTokenArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ModelTokenArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:ModelToken", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         secret = aws.secretsmanager.Secret(
@@ -43,9 +42,10 @@ class ModelToken(pulumi.ComponentResource):
         )
         if args.token is not None:
             aws.secretsmanager.SecretVersion(
-                f"{name}-value", secret_id=secret.id,
-                secret_string=pulumi.Output.secret(args.token), opts=child)
+                f"{name}-value", secret_id=secret.id, secret_string=pulumi.Output.secret(args.token), opts=child
+            )
         self.secret_arn = secret.arn
         self.read_policy_json = _policy.document(
-            _policy.allow(["secretsmanager:GetSecretValue"], [secret.arn], sid="ReadModelToken"))
+            _policy.allow(["secretsmanager:GetSecretValue"], [secret.arn], sid="ReadModelToken")
+        )
         self.register_outputs({"secret_arn": self.secret_arn})

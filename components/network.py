@@ -74,8 +74,7 @@ class Network(pulumi.ComponentResource):
     public_subnet_ids: pulumi.Output[list[str]]
     """Where a public load balancer and the NAT gateways live."""
 
-    def __init__(self, name: str, args: NetworkArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:Network", name, None, opts)
         self._name = name
         self._child = pulumi.ResourceOptions(parent=self)
@@ -86,18 +85,19 @@ class Network(pulumi.ComponentResource):
         else:
             private_route_tables = self._create_vpc(args)
         self._create_endpoints(args, region, private_route_tables)
-        self.register_outputs({
-            "vpc_id": self.vpc_id,
-            "vpc_cidr": self.vpc_cidr,
-            "private_subnet_ids": self.private_subnet_ids,
-            "public_subnet_ids": self.public_subnet_ids,
-        })
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "vpc_cidr": self.vpc_cidr,
+                "private_subnet_ids": self.private_subnet_ids,
+                "public_subnet_ids": self.public_subnet_ids,
+            }
+        )
 
     def _use_existing(self, args: NetworkArgs) -> None:
         if len(args.existing_private_subnet_ids) < 2:
             raise ValueError("an existing VPC needs at least two private subnets (in two AZs)")
-        vpc = aws.ec2.get_vpc_output(id=args.existing_vpc_id,
-                                     opts=pulumi.InvokeOptions(parent=self))
+        vpc = aws.ec2.get_vpc_output(id=args.existing_vpc_id, opts=pulumi.InvokeOptions(parent=self))
         self.vpc_id = pulumi.Output.from_input(args.existing_vpc_id)  # type: ignore[arg-type]
         self.vpc_cidr = vpc.cidr_block
         self.private_subnet_ids = pulumi.Output.from_input(list(args.existing_private_subnet_ids))
@@ -105,10 +105,15 @@ class Network(pulumi.ComponentResource):
 
     def _create_vpc(self, args: NetworkArgs) -> list[aws.ec2.RouteTable]:
         name, child = self._name, self._child
-        azs = aws.get_availability_zones_output(state="available",
-                                                opts=pulumi.InvokeOptions(parent=self)).names
-        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=args.cidr, enable_dns_hostnames=True,
-                          enable_dns_support=True, tags={"Name": name}, opts=child)
+        azs = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOptions(parent=self)).names
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=args.cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={"Name": name},
+            opts=child,
+        )
         # Lock down the default security group: nothing should use it by accident.
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, opts=child)
         count = args.availability_zone_count
@@ -116,21 +121,39 @@ class Network(pulumi.ComponentResource):
         public, private = [], []
         for i in range(count):
             az = azs.apply(lambda names, i=i: _zone(names, i))
-            public.append(aws.ec2.Subnet(
-                f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=public_cidrs[i],
-                availability_zone=az, map_public_ip_on_launch=False,
-                tags={"Name": f"{name}-public-{i}", "kubernetes.io/role/elb": "1"}, opts=child))
-            private.append(aws.ec2.Subnet(
-                f"{name}-private-{i}", vpc_id=vpc.id, cidr_block=private_cidrs[i],
-                availability_zone=az, map_public_ip_on_launch=False,
-                tags={"Name": f"{name}-private-{i}", "kubernetes.io/role/internal-elb": "1"},
-                opts=child))
+            public.append(
+                aws.ec2.Subnet(
+                    f"{name}-public-{i}",
+                    vpc_id=vpc.id,
+                    cidr_block=public_cidrs[i],
+                    availability_zone=az,
+                    map_public_ip_on_launch=False,
+                    tags={"Name": f"{name}-public-{i}", "kubernetes.io/role/elb": "1"},
+                    opts=child,
+                )
+            )
+            private.append(
+                aws.ec2.Subnet(
+                    f"{name}-private-{i}",
+                    vpc_id=vpc.id,
+                    cidr_block=private_cidrs[i],
+                    availability_zone=az,
+                    map_public_ip_on_launch=False,
+                    tags={"Name": f"{name}-private-{i}", "kubernetes.io/role/internal-elb": "1"},
+                    opts=child,
+                )
+            )
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
-        public_rt = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id, routes=[
-            aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)], opts=child)
+        public_rt = aws.ec2.RouteTable(
+            f"{name}-public",
+            vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
+            opts=child,
+        )
         for i, subnet in enumerate(public):
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=subnet.id,
-                                          route_table_id=public_rt.id, opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=public_rt.id, opts=child
+            )
         nats = self._nat_gateways(args.nat_gateways, public)
         route_tables = []
         for i, subnet in enumerate(private):
@@ -139,8 +162,7 @@ class Network(pulumi.ComponentResource):
                 nat = nats[i % len(nats)]
                 routes = [aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)]
             rt = aws.ec2.RouteTable(f"{name}-private-{i}", vpc_id=vpc.id, routes=routes, opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id,
-                                          route_table_id=rt.id, opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=subnet.id, route_table_id=rt.id, opts=child)
             route_tables.append(rt)
         if args.enable_flow_logs:
             self._flow_logs(vpc, args.flow_log_retention_days)
@@ -155,54 +177,89 @@ class Network(pulumi.ComponentResource):
         nats = []
         for i in range(count):
             eip = aws.ec2.Eip(f"{self._name}-nat-{i}", domain="vpc", opts=self._child)
-            nats.append(aws.ec2.NatGateway(f"{self._name}-nat-{i}", allocation_id=eip.id,
-                                           subnet_id=public[i].id, opts=self._child))
+            nats.append(
+                aws.ec2.NatGateway(
+                    f"{self._name}-nat-{i}", allocation_id=eip.id, subnet_id=public[i].id, opts=self._child
+                )
+            )
         return nats
 
     def _flow_logs(self, vpc: aws.ec2.Vpc, retention_days: int) -> None:
         name, child = self._name, self._child
-        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", retention_in_days=retention_days,
-                                        opts=child)
-        role = aws.iam.Role(f"{name}-flow-logs",
-                            assume_role_policy=_policy.assume_role_policy("vpc-flow-logs.amazonaws.com"),
-                            opts=child)
-        aws.iam.RolePolicy(f"{name}-flow-logs", role=role.id, policy=_policy.document(
-            _policy.allow(["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                          [group.arn, group.arn.apply(lambda a: f"{a}:*")])), opts=child)
-        aws.ec2.FlowLog(f"{name}-flow-logs", vpc_id=vpc.id, traffic_type="REJECT",
-                        log_destination_type="cloud-watch-logs", log_destination=group.arn,
-                        iam_role_arn=role.arn, max_aggregation_interval=600, opts=child)
+        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", retention_in_days=retention_days, opts=child)
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            assume_role_policy=_policy.assume_role_policy("vpc-flow-logs.amazonaws.com"),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs",
+            role=role.id,
+            policy=_policy.document(
+                _policy.allow(
+                    ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    [group.arn, group.arn.apply(lambda a: f"{a}:*")],
+                )
+            ),
+            opts=child,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-logs",
+            vpc_id=vpc.id,
+            traffic_type="REJECT",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=600,
+            opts=child,
+        )
 
-    def _create_endpoints(self, args: NetworkArgs, region: pulumi.Output[str],
-                          private_route_tables: list[aws.ec2.RouteTable]) -> None:
+    def _create_endpoints(
+        self, args: NetworkArgs, region: pulumi.Output[str], private_route_tables: list[aws.ec2.RouteTable]
+    ) -> None:
         name, child = self._name, self._child
         if private_route_tables:
             aws.ec2.VpcEndpoint(
-                f"{name}-s3", vpc_id=self.vpc_id, vpc_endpoint_type="Gateway",
+                f"{name}-s3",
+                vpc_id=self.vpc_id,
+                vpc_endpoint_type="Gateway",
                 service_name=region.apply(lambda r: f"com.amazonaws.{r}.s3"),
-                route_table_ids=[rt.id for rt in private_route_tables], opts=child)
+                route_table_ids=[rt.id for rt in private_route_tables],
+                opts=child,
+            )
         if not args.interface_endpoints:
             return
         sg = aws.ec2.SecurityGroup(
-            f"{name}-endpoints", vpc_id=self.vpc_id,
+            f"{name}-endpoints",
+            vpc_id=self.vpc_id,
             description="HTTPS from the VPC to AWS API interface endpoints",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=443, to_port=443, cidr_blocks=[self.vpc_cidr],
-                description="HTTPS from inside the VPC")],
-            opts=child)
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=[self.vpc_cidr],
+                    description="HTTPS from inside the VPC",
+                )
+            ],
+            opts=child,
+        )
         for service in args.interface_endpoints:
             aws.ec2.VpcEndpoint(
-                f"{name}-{service.replace('.', '-')}", vpc_id=self.vpc_id,
-                vpc_endpoint_type="Interface", private_dns_enabled=True,
+                f"{name}-{service.replace('.', '-')}",
+                vpc_id=self.vpc_id,
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
                 service_name=region.apply(lambda r, s=service: f"com.amazonaws.{r}.{s}"),
-                subnet_ids=self.private_subnet_ids, security_group_ids=[sg.id], opts=child)
+                subnet_ids=self.private_subnet_ids,
+                security_group_ids=[sg.id],
+                opts=child,
+            )
 
 
 def _zone(names: list[str], index: int) -> str:
     if index >= len(names):
-        raise ValueError(
-            f"the region has {len(names)} available AZs; lower network.availabilityZones"
-        )
+        raise ValueError(f"the region has {len(names)} available AZs; lower network.availabilityZones")
     return names[index]
 
 
@@ -211,4 +268,4 @@ def _subnet_cidrs(cidr: str, count: int) -> tuple[list[str], list[str]]:
     network = ipaddress.ip_network(cidr)
     bits = math.ceil(math.log2(2 * count))
     blocks = [str(b) for b in network.subnets(prefixlen_diff=bits)]
-    return blocks[:count], blocks[count:2 * count]
+    return blocks[:count], blocks[count : 2 * count]

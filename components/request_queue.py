@@ -61,8 +61,7 @@ class RequestQueue(pulumi.ComponentResource):
     consume_policy_json: pulumi.Output[str]
     """IAM policy: receive, delete and change visibility on this queue only."""
 
-    def __init__(self, name: str, args: RequestQueueArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: RequestQueueArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:RequestQueue", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         dlq = aws.sqs.Queue(
@@ -77,16 +76,18 @@ class RequestQueue(pulumi.ComponentResource):
             visibility_timeout_seconds=args.visibility_timeout_seconds,
             message_retention_seconds=args.retention_seconds,
             receive_wait_time_seconds=LONG_POLL_SECONDS,
-            redrive_policy=dlq.arn.apply(lambda arn: json.dumps(
-                {"deadLetterTargetArn": arn, "maxReceiveCount": args.max_receive_count})),
+            redrive_policy=dlq.arn.apply(
+                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": args.max_receive_count})
+            ),
             opts=child,
         )
         # Only this queue may send its dead letters here.
         aws.sqs.RedriveAllowPolicy(
             f"{name}-dlq",
             queue_url=dlq.url,
-            redrive_allow_policy=self.queue.arn.apply(lambda arn: json.dumps(
-                {"redrivePermission": "byQueue", "sourceQueueArns": [arn]})),
+            redrive_allow_policy=self.queue.arn.apply(
+                lambda arn: json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [arn]})
+            ),
             opts=child,
         )
         for label, q in (("queue", self.queue), ("dlq", dlq)):
@@ -103,16 +104,31 @@ class RequestQueue(pulumi.ComponentResource):
         self.dead_letter_queue_arn = dlq.arn
         self.dead_letter_queue_name = dlq.name
         self.produce_policy_json = _policy.document(
-            _policy.allow(["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-                          [self.queue.arn], sid="ProduceRequests"))
+            _policy.allow(
+                ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                [self.queue.arn],
+                sid="ProduceRequests",
+            )
+        )
         self.consume_policy_json = _policy.document(
-            _policy.allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                           "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-                          [self.queue.arn], sid="ConsumeRequests"))
-        self.register_outputs({
-            "queue_url": self.queue_url,
-            "queue_arn": self.queue_arn,
-            "dead_letter_queue_arn": self.dead_letter_queue_arn,
-            "produce_policy_json": self.produce_policy_json,
-            "consume_policy_json": self.consume_policy_json,
-        })
+            _policy.allow(
+                [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                ],
+                [self.queue.arn],
+                sid="ConsumeRequests",
+            )
+        )
+        self.register_outputs(
+            {
+                "queue_url": self.queue_url,
+                "queue_arn": self.queue_arn,
+                "dead_letter_queue_arn": self.dead_letter_queue_arn,
+                "produce_policy_json": self.produce_policy_json,
+                "consume_policy_json": self.consume_policy_json,
+            }
+        )

@@ -36,44 +36,63 @@ class ResultsBucket(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
 
-    def __init__(self, name: str, args: ResultsBucketArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: ResultsBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:ResultsBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=args.force_destroy, opts=child)
         aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption", bucket=self.bucket.id,
-            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.
-                BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="AES256"),
-                bucket_key_enabled=True)],
-            opts=child)
+            f"{name}-encryption",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=child,
+        )
         block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access", bucket=self.bucket.id, block_public_acls=True,
-            block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True,
-            opts=child)
+            f"{name}-public-access",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
         aws.s3.BucketOwnershipControls(
-            f"{name}-ownership", bucket=self.bucket.id,
+            f"{name}-ownership",
+            bucket=self.bucket.id,
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child)
+            opts=child,
+        )
         aws.s3.BucketPolicy(
-            f"{name}-policy", bucket=self.bucket.id,
-            policy=_policy.document(_policy.deny_insecure_transport(
-                [self.bucket.arn, self.bucket.arn.apply(lambda a: f"{a}/*")])),
+            f"{name}-policy",
+            bucket=self.bucket.id,
+            policy=_policy.document(
+                _policy.deny_insecure_transport([self.bucket.arn, self.bucket.arn.apply(lambda a: f"{a}/*")])
+            ),
             # The public access block first, so a policy can never be public even briefly.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
+        )
         aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle", bucket=self.bucket.id,
-            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-results", status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=RESULTS_PREFIX),
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                    days=args.expiration_days),
-                abort_incomplete_multipart_upload=aws.s3.
-                BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                    days_after_initiation=1))],
-            opts=child)
+            f"{name}-lifecycle",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-results",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=RESULTS_PREFIX),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.expiration_days),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=1
+                    ),
+                )
+            ],
+            opts=child,
+        )
         self.bucket_name = self.bucket.bucket
         self.bucket_arn = self.bucket.arn
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})
@@ -81,12 +100,15 @@ class ResultsBucket(pulumi.ComponentResource):
     def write_results_policy_json(self, model: str) -> pulumi.Output[str]:
         """IAM policy for one model's worker: write and read its own results only."""
         prefix = f"{RESULTS_PREFIX}{model}/*"
-        return _policy.document(_policy.allow(
-            ["s3:PutObject", "s3:GetObject"],
-            [self.bucket_arn.apply(lambda a: f"{a}/{prefix}")], sid="WriteResults"))
+        return _policy.document(
+            _policy.allow(
+                ["s3:PutObject", "s3:GetObject"], [self.bucket_arn.apply(lambda a: f"{a}/{prefix}")], sid="WriteResults"
+            )
+        )
 
     def read_results_policy_json(self, model: str) -> pulumi.Output[str]:
         """IAM policy for a client of one model: read its results only."""
         prefix = f"{RESULTS_PREFIX}{model}/*"
-        return _policy.document(_policy.allow(
-            ["s3:GetObject"], [self.bucket_arn.apply(lambda a: f"{a}/{prefix}")], sid="ReadResults"))
+        return _policy.document(
+            _policy.allow(["s3:GetObject"], [self.bucket_arn.apply(lambda a: f"{a}/{prefix}")], sid="ReadResults")
+        )

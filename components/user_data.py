@@ -214,8 +214,17 @@ exec docker run --rm --name llm-worker --network host \\
 """
 
 
-def _unit(description: str, exec_start: str, *, after: str, log: str, stop: str = "",
-          stop_seconds: int = 90, restart: bool = True, oneshot: bool = False) -> str:
+def _unit(
+    description: str,
+    exec_start: str,
+    *,
+    after: str,
+    log: str,
+    stop: str = "",
+    stop_seconds: int = 90,
+    restart: bool = True,
+    oneshot: bool = False,
+) -> str:
     lines = [
         "[Unit]",
         f"Description={description}",
@@ -269,20 +278,30 @@ def render(spec: BootSpec) -> str:
     """The cloud-config document (``#cloud-config`` first line) for ``spec``."""
     units = {
         "llm-serving-boot.service": _unit(
-            f"Prepare the instance to serve {spec.model}", BOOT_SCRIPT_PATH,
+            f"Prepare the instance to serve {spec.model}",
+            BOOT_SCRIPT_PATH,
             after="docker.service network-online.target amazon-cloudwatch-agent.service",
-            log="boot", restart=False, oneshot=True),
+            log="boot",
+            restart=False,
+            oneshot=True,
+        ),
         "llm-engine.service": _unit(
-            f"{spec.engine_name} engine serving {spec.model}", RUN_ENGINE_PATH,
-            after="docker.service", log="engine",
+            f"{spec.engine_name} engine serving {spec.model}",
+            RUN_ENGINE_PATH,
+            after="docker.service",
+            log="engine",
             stop=f"/usr/bin/docker stop --time {spec.graceful_stop_seconds} llm-engine",
-            stop_seconds=spec.graceful_stop_seconds + 30),
+            stop_seconds=spec.graceful_stop_seconds + 30,
+        ),
         "llm-worker.service": _unit(
-            f"Queue worker of {spec.model}", RUN_WORKER_PATH,
+            f"Queue worker of {spec.model}",
+            RUN_WORKER_PATH,
             # Started after the engine, so stopped before it: the worker drains first.
-            after="docker.service llm-engine.service", log="worker",
+            after="docker.service llm-engine.service",
+            log="worker",
             stop=f"/usr/bin/docker stop --time {spec.worker_stop_seconds} llm-worker",
-            stop_seconds=spec.worker_stop_seconds + 30),
+            stop_seconds=spec.worker_stop_seconds + 30,
+        ),
     }
     files = [
         _file(f"{CONFIG_DIR}/boot.env", _sourced_env(boot_env(spec))),
@@ -293,8 +312,10 @@ def render(spec: BootSpec) -> str:
         _file(RUN_ENGINE_PATH, RUN_ENGINE, "0755"),
         _file(RUN_WORKER_PATH, RUN_WORKER, "0755"),
         _file(CLOUDWATCH_AGENT_CONFIG, json.dumps(cloudwatch_agent_config(spec), indent=2) + "\n"),
-        _file("/etc/logrotate.d/llm-serving",
-              f"{LOG_DIR}/*.log {{\n  daily\n  rotate 3\n  compress\n  missingok\n  copytruncate\n}}\n"),
+        _file(
+            "/etc/logrotate.d/llm-serving",
+            f"{LOG_DIR}/*.log {{\n  daily\n  rotate 3\n  compress\n  missingok\n  copytruncate\n}}\n",
+        ),
         *[_file(f"/etc/systemd/system/{name}", text) for name, text in units.items()],
     ]
     document = {
@@ -303,8 +324,16 @@ def render(spec: BootSpec) -> str:
         "write_files": files,
         "runcmd": [
             ["install", "-d", "-m", "0755", LOG_DIR],
-            ["/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl", "-a", "fetch-config",
-             "-m", "ec2", "-s", "-c", f"file:{CLOUDWATCH_AGENT_CONFIG}"],
+            [
+                "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl",
+                "-a",
+                "fetch-config",
+                "-m",
+                "ec2",
+                "-s",
+                "-c",
+                f"file:{CLOUDWATCH_AGENT_CONFIG}",
+            ],
             ["systemctl", "daemon-reload"],
             # Enabled, so it runs again when a warm-pool instance is started.
             ["systemctl", "enable", "--now", "llm-serving-boot.service"],

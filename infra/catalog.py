@@ -51,51 +51,62 @@ class InstanceType:
 
 
 def _family(gpu: Gpu, sizes: list[tuple[str, int, int, int, float]]) -> list[InstanceType]:
-    return [InstanceType(name, gpu, count, vcpus, mem, price)
-            for name, count, vcpus, mem, price in sizes]
+    return [InstanceType(name, gpu, count, vcpus, mem, price) for name, count, vcpus, mem, price in sizes]
 
 
 CATALOG: dict[str, InstanceType] = {
     t.name: t
     for t in [
-        *_family(T4, [
-            ("g4dn.xlarge", 1, 4, 16, 0.526),
-            ("g4dn.2xlarge", 1, 8, 32, 0.752),
-            ("g4dn.4xlarge", 1, 16, 64, 1.204),
-            ("g4dn.8xlarge", 1, 32, 128, 2.176),
-            ("g4dn.12xlarge", 4, 48, 192, 3.912),
-            ("g4dn.16xlarge", 1, 64, 256, 4.352),
-        ]),
-        *_family(A10G, [
-            ("g5.xlarge", 1, 4, 16, 1.006),
-            ("g5.2xlarge", 1, 8, 32, 1.212),
-            ("g5.4xlarge", 1, 16, 64, 1.624),
-            ("g5.8xlarge", 1, 32, 128, 2.448),
-            ("g5.12xlarge", 4, 48, 192, 5.672),
-            ("g5.16xlarge", 1, 64, 256, 4.096),
-            ("g5.24xlarge", 4, 96, 384, 8.144),
-            ("g5.48xlarge", 8, 192, 768, 16.288),
-        ]),
-        *_family(L4, [
-            ("g6.xlarge", 1, 4, 16, 0.805),
-            ("g6.2xlarge", 1, 8, 32, 0.978),
-            ("g6.4xlarge", 1, 16, 64, 1.323),
-            ("g6.8xlarge", 1, 32, 128, 2.014),
-            ("g6.12xlarge", 4, 48, 192, 4.602),
-            ("g6.16xlarge", 1, 64, 256, 3.397),
-            ("g6.24xlarge", 4, 96, 384, 6.675),
-            ("g6.48xlarge", 8, 192, 768, 13.350),
-        ]),
-        *_family(L40S, [
-            ("g6e.xlarge", 1, 4, 32, 1.861),
-            ("g6e.2xlarge", 1, 8, 64, 2.242),
-            ("g6e.4xlarge", 1, 16, 128, 3.004),
-            ("g6e.8xlarge", 1, 32, 256, 4.529),
-            ("g6e.12xlarge", 4, 48, 384, 10.493),
-            ("g6e.16xlarge", 1, 64, 512, 7.577),
-            ("g6e.24xlarge", 4, 96, 768, 15.066),
-            ("g6e.48xlarge", 8, 192, 1536, 30.131),
-        ]),
+        *_family(
+            T4,
+            [
+                ("g4dn.xlarge", 1, 4, 16, 0.526),
+                ("g4dn.2xlarge", 1, 8, 32, 0.752),
+                ("g4dn.4xlarge", 1, 16, 64, 1.204),
+                ("g4dn.8xlarge", 1, 32, 128, 2.176),
+                ("g4dn.12xlarge", 4, 48, 192, 3.912),
+                ("g4dn.16xlarge", 1, 64, 256, 4.352),
+            ],
+        ),
+        *_family(
+            A10G,
+            [
+                ("g5.xlarge", 1, 4, 16, 1.006),
+                ("g5.2xlarge", 1, 8, 32, 1.212),
+                ("g5.4xlarge", 1, 16, 64, 1.624),
+                ("g5.8xlarge", 1, 32, 128, 2.448),
+                ("g5.12xlarge", 4, 48, 192, 5.672),
+                ("g5.16xlarge", 1, 64, 256, 4.096),
+                ("g5.24xlarge", 4, 96, 384, 8.144),
+                ("g5.48xlarge", 8, 192, 768, 16.288),
+            ],
+        ),
+        *_family(
+            L4,
+            [
+                ("g6.xlarge", 1, 4, 16, 0.805),
+                ("g6.2xlarge", 1, 8, 32, 0.978),
+                ("g6.4xlarge", 1, 16, 64, 1.323),
+                ("g6.8xlarge", 1, 32, 128, 2.014),
+                ("g6.12xlarge", 4, 48, 192, 4.602),
+                ("g6.16xlarge", 1, 64, 256, 3.397),
+                ("g6.24xlarge", 4, 96, 384, 6.675),
+                ("g6.48xlarge", 8, 192, 768, 13.350),
+            ],
+        ),
+        *_family(
+            L40S,
+            [
+                ("g6e.xlarge", 1, 4, 32, 1.861),
+                ("g6e.2xlarge", 1, 8, 64, 2.242),
+                ("g6e.4xlarge", 1, 16, 128, 3.004),
+                ("g6e.8xlarge", 1, 32, 256, 4.529),
+                ("g6e.12xlarge", 4, 48, 384, 10.493),
+                ("g6e.16xlarge", 1, 64, 512, 7.577),
+                ("g6e.24xlarge", 4, 96, 768, 15.066),
+                ("g6e.48xlarge", 8, 192, 1536, 30.131),
+            ],
+        ),
         *_family(A100_40, [("p4d.24xlarge", 8, 96, 1152, 21.96)]),
         *_family(H100_80, [("p5.48xlarge", 8, 192, 2048, 55.04)]),
     ]
@@ -138,6 +149,5 @@ def lookup(name: str) -> InstanceType:
         raise UnknownInstanceTypeError(f"{name} is not a GPU instance type in the catalog{hint}")
     families = sorted({t.split(".")[0] for t in CATALOG})
     raise UnknownInstanceTypeError(
-        f"{name} is not a GPU instance type; "
-        f"models need an NVIDIA GPU family: {', '.join(families)}"
+        f"{name} is not a GPU instance type; models need an NVIDIA GPU family: {', '.join(families)}"
     )

@@ -97,8 +97,7 @@ def _automation_stack(stack: str, project_dir: Path | None):  # type: ignore[no-
         return auto.select_stack(stack_name=stack, work_dir=str(directory))
     except auto.errors.StackNotFoundError:
         raise _fail(
-            f"stack {stack} does not exist in your Pulumi backend yet: "
-            f"run `pulumi stack init {stack}` in {directory}"
+            f"stack {stack} does not exist in your Pulumi backend yet: run `pulumi stack init {stack}` in {directory}"
         ) from None
 
 
@@ -126,8 +125,10 @@ def up(
 ) -> None:
     """`pulumi up` of the stack, through the Automation API (needs the Pulumi CLI)."""
     if not yes:
-        raise _fail(f"`up` changes real infrastructure: run `llm-serving preview {stack}` first, "
-                    f"then `llm-serving up {stack} --yes`")
+        raise _fail(
+            f"`up` changes real infrastructure: run `llm-serving preview {stack}` first, "
+            f"then `llm-serving up {stack} --yes`"
+        )
     _run("up", stack, project_dir, diff=True)
 
 

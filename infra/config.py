@@ -69,9 +69,7 @@ class ExistingNetworkConfig(Section):
 
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
     """The VPC to deploy into."""
-    private_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
-        min_length=2
-    )
+    private_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
     """Subnets of the GPU fleet, in at least two AZs; they need a route to the internet
     (NAT) or VPC endpoints for every AWS API the fleet calls."""
     public_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = []
@@ -116,9 +114,8 @@ class NetworkConfig(Section):
     def _existing_excludes_new(self) -> NetworkConfig:
         if self.existing is not None:
             clash = sorted(
-                to_camel(f) for f in self.model_fields_set & {
-                    "cidr", "availability_zones", "nat_gateways", "interface_endpoints"
-                }
+                to_camel(f)
+                for f in self.model_fields_set & {"cidr", "availability_zones", "nat_gateways", "interface_endpoints"}
             )
             if clash:
                 raise _rule(
@@ -197,8 +194,7 @@ class CapacityConfig(Section):
         if self.on_demand_base > self.max:
             raise _rule("onDemandBase", f"must be at most max ({self.max})")
         if self.fallback_max > self.max - self.on_demand_base:
-            raise _rule("onDemandFallbackMax",
-                        f"must be at most max - onDemandBase ({self.max - self.on_demand_base})")
+            raise _rule("onDemandFallbackMax", f"must be at most max - onDemandBase ({self.max - self.on_demand_base})")
         on_demand_max = self.on_demand_base + self.fallback_max
         if self.warm_pool > on_demand_max:
             raise _rule(
@@ -217,16 +213,15 @@ class CapacityConfig(Section):
 
 
 class QueueConfig(Section):
-    visibility_timeout_seconds: int = Field(
-        request_queue.DEFAULT_VISIBILITY_TIMEOUT_SECONDS, ge=30, le=43200)
+    visibility_timeout_seconds: int = Field(request_queue.DEFAULT_VISIBILITY_TIMEOUT_SECONDS, ge=30, le=43200)
     """How long a worker owns a message before SQS hands it to another one; the worker
     extends it while a generation runs, so it only matters when a worker dies."""
     max_receive_count: int = Field(request_queue.DEFAULT_MAX_RECEIVE_COUNT, ge=2, le=1000)
     """Deliveries before a message moves to the dead-letter queue (AWS advises >= 2: one
     unlucky spot interruption must not dead-letter a good request)."""
     retention_seconds: int = Field(
-        request_queue.DEFAULT_RETENTION_SECONDS, ge=60,
-        lt=request_queue.DEAD_LETTER_RETENTION_SECONDS)
+        request_queue.DEFAULT_RETENTION_SECONDS, ge=60, lt=request_queue.DEAD_LETTER_RETENTION_SECONDS
+    )
     """How long an unserved request waits (4 days, SQS's default). Below 14 days so the
     dead-letter queue, which keeps messages 14 days, always outlives it."""
 
@@ -299,8 +294,7 @@ class ModelConfig(Section):
         if self.max_input_tokens >= self.max_total_tokens:
             raise _rule(
                 "maxInputTokens",
-                f"must be less than maxTotalTokens ({self.max_total_tokens}) to leave room "
-                "for the completion",
+                f"must be less than maxTotalTokens ({self.max_total_tokens}) to leave room for the completion",
             )
         engine = ENGINES[self.engine]
         if self.quantization not in engine.quantize_values:
@@ -515,7 +509,10 @@ _PATTERN_HINTS = {
     "certificateArn": "must be an ACM certificate ARN",
     "vpcId": "must be a VPC id such as vpc-0abc12345",
     "emails": "must be an email address",
-    "workerImage": "must be an image reference with a tag or digest, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/llm-serving-worker:0.1.0",
+    "workerImage": (
+        "must be an image reference with a tag or digest, "
+        "e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/llm-serving-worker:0.1.0"
+    ),
     "offCron": "must be a cron of 5 fields, e.g. '0 19 * * 1-5'",
     "onCron": "must be a cron of 5 fields, e.g. '0 7 * * 1-5'",
 }
@@ -533,9 +530,7 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     try:
         return StackConfig.model_validate(dict(raw))
     except ValidationError as e:
-        raise ConfigError(
-            list(dict.fromkeys(_format(err) for err in e.errors(include_url=False)))
-        ) from None
+        raise ConfigError(list(dict.fromkeys(_format(err) for err in e.errors(include_url=False)))) from None
 
 
 def decode_value(value: Any) -> Any:
@@ -560,9 +555,7 @@ def plain_token_lookalikes(raw: Mapping[str, Any]) -> list[str]:
 
 
 def _secret_keys() -> set[str]:
-    return set(runtime_config._SECRET_KEYS.get()) | set(
-        runtime_config.get_config_secret_keys_env()
-    )
+    return set(runtime_config._SECRET_KEYS.get()) | set(runtime_config.get_config_secret_keys_env())
 
 
 def read_namespace() -> dict[str, Any]:
@@ -570,7 +563,7 @@ def read_namespace() -> dict[str, Any]:
     namespace. Read from the Pulumi runtime (set by the CLI or by the offline plan)."""
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: decode_value(v) for k, v in merged.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: decode_value(v) for k, v in merged.items() if k.startswith(prefix)}
 
 
 def load_stack_config() -> StackConfig:

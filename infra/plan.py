@@ -14,6 +14,7 @@ an ARN in the documentation account 123456789012.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import json
@@ -57,6 +58,9 @@ class PlannedResource:
     dependencies: tuple[str, ...]
     id: str
     """The (placeholder) id the mocks gave the resource; never shown in the JSON."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """What the mocks answered (inputs plus placeholders such as ``arn``), for tests that
+    check one resource points at another."""
 
     def input(self, key: str, default: Any = None) -> Any:
         """An input with secrets unwrapped (for tests and policy rules)."""
@@ -139,7 +143,7 @@ def _unwrap(value: Any) -> Any:
 
 
 def available_stacks(project_dir: Path = PROJECT_DIR) -> list[str]:
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
 def project_name(project_dir: Path = PROJECT_DIR) -> str:
@@ -229,12 +233,12 @@ class _Mocks(mocks.Mocks):
         service = token.split(":")[1].split("/")[0]
         suffix = _short_hash(f"{token}::{args.name}")
         physical = args.inputs.get("name") or self._placeholder(
-            (args.inputs.get("namePrefix") or f"{args.name}-") + suffix)
+            (args.inputs.get("namePrefix") or f"{args.name}-") + suffix
+        )
         resource_id = self._placeholder(f"{args.name}-{suffix}-id")
         if token == "aws:sqs/queue:Queue":
             arn = self._placeholder(f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{physical}")
-            state["url"] = self._placeholder(
-                f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{physical}")
+            state["url"] = self._placeholder(f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT_ID}/{physical}")
             resource_id = state["url"]
         elif token == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = self._placeholder(f"{args.name}-{suffix}-latest-version")
@@ -246,8 +250,7 @@ class _Mocks(mocks.Mocks):
             resource_id = bucket
         else:
             kind = token.split(":")[-1].lower()
-            arn = self._placeholder(
-                f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{physical}")
+            arn = self._placeholder(f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{physical}")
         state.setdefault("arn", arn)
         state.setdefault("name", physical)
         state.setdefault("arnSuffix", self._placeholder(f"{kind_of(token)}/{physical}/{suffix}"))
@@ -257,8 +260,7 @@ class _Mocks(mocks.Mocks):
         answer = _INVOKES.get(args.token)
         if answer is None:
             raise NotImplementedError(
-                f"the offline plan has no answer for the invoke {args.token}; "
-                "add one to infra/plan.py"
+                f"the offline plan has no answer for the invoke {args.token}; add one to infra/plan.py"
             )
         return answer(self, args.args)
 
@@ -268,27 +270,42 @@ def kind_of(token: str) -> str:
 
 
 def _get_region(m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
-    return {"id": m.region, "name": m.region, "region": m.region,
-            "endpoint": f"ec2.{m.region}.amazonaws.com", "description": m.region}
+    return {
+        "id": m.region,
+        "name": m.region,
+        "region": m.region,
+        "endpoint": f"ec2.{m.region}.amazonaws.com",
+        "description": m.region,
+    }
 
 
 def _get_availability_zones(m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
     letters = "abcdef"
-    return {"id": m.region, "names": [f"{m.region}{c}" for c in letters],
-            "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))],
-            "groupNames": [m.region] * len(letters)}
+    return {
+        "id": m.region,
+        "names": [f"{m.region}{c}" for c in letters],
+        "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))],
+        "groupNames": [m.region] * len(letters),
+    }
 
 
 def _get_vpc(m: _Mocks, args: dict[str, Any]) -> dict[str, Any]:
     # The CIDR of an existing VPC is only known in the account.
-    return {"id": args.get("id"), "cidrBlock": m._placeholder("10.255.0.0/16"),
-            "arn": m._placeholder(f"arn:aws:ec2:{m.region}:{ACCOUNT_ID}:vpc/{args.get('id')}")}
+    return {
+        "id": args.get("id"),
+        "cidrBlock": m._placeholder("10.255.0.0/16"),
+        "arn": m._placeholder(f"arn:aws:ec2:{m.region}:{ACCOUNT_ID}:vpc/{args.get('id')}"),
+    }
 
 
 _ELB_ACCOUNTS = {
     # Elastic Load Balancing's log-writing account per region (AWS's access-log docs).
-    "us-east-1": "127311923021", "us-east-2": "033677994240", "us-west-1": "027434742980",
-    "us-west-2": "797873946194", "eu-west-1": "156460612806", "eu-central-1": "054676820928",
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "eu-west-1": "156460612806",
+    "eu-central-1": "054676820928",
 }
 
 
@@ -298,21 +315,31 @@ def _get_elb_service_account(m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
 
 
 def _get_caller_identity(_m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
-    return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline-plan",
-            "id": ACCOUNT_ID, "userId": "AIDAOFFLINEPLAN"}
+    return {
+        "accountId": ACCOUNT_ID,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline-plan",
+        "id": ACCOUNT_ID,
+        "userId": "AIDAOFFLINEPLAN",
+    }
 
 
 def _get_partition(_m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com",
-            "reverseDnsPrefix": "com.amazonaws"}
+    return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
 
 
 def _get_ssm_parameter(m: _Mocks, args: dict[str, Any]) -> dict[str, Any]:
     name = str(args.get("name"))
     # Public AMI parameters resolve to an AMI id in the account's region at deploy time.
     value = m._placeholder(f"ami-{hashlib.sha256(name.encode()).hexdigest()[:17]}")
-    return {"id": name, "name": name, "value": value, "insecureValue": value,
-            "type": "String", "version": 1, "arn": f"arn:aws:ssm:{m.region}::parameter{name}"}
+    return {
+        "id": name,
+        "name": name,
+        "value": value,
+        "insecureValue": value,
+        "type": "String",
+        "version": 1,
+        "arn": f"arn:aws:ssm:{m.region}::parameter{name}",
+    }
 
 
 _INVOKES: dict[str, Callable[[_Mocks, dict[str, Any]], dict[str, Any]]] = {
@@ -339,18 +366,25 @@ class _Recorder(mocks.MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
             with self._lock:
-                self.registered.append(PlannedResource(
-                    urn=response.urn, type=request.type, name=request.name,
-                    parent=request.parent, custom=bool(request.custom), inputs=inputs,
-                    dependencies=tuple(sorted(request.dependencies)), id=response.id))
+                self.registered.append(
+                    PlannedResource(
+                        urn=response.urn,
+                        type=request.type,
+                        name=request.name,
+                        parent=request.parent,
+                        custom=bool(request.custom),
+                        inputs=inputs,
+                        dependencies=tuple(sorted(request.dependencies)),
+                        id=response.id,
+                    )
+                )
         return response
 
 
 # ------------------------------------------------------------------------------ plan
 
 
-def run_plan(stack: str, project_dir: Path = PROJECT_DIR,
-             overrides: Mapping[str, Any] | None = None) -> Plan:
+def run_plan(stack: str, project_dir: Path = PROJECT_DIR, overrides: Mapping[str, Any] | None = None) -> Plan:
     """Evaluate the program for ``stack`` offline and return what it declares.
 
     ``overrides`` replace stack-file values (full keys, e.g. ``llm-serving:models``), which
@@ -359,14 +393,23 @@ def run_plan(stack: str, project_dir: Path = PROJECT_DIR,
     values, secrets = read_stack_config(stack, project_dir)
     for key, value in (overrides or {}).items():
         values[key] = _as_cli_string(value)
-    return run_program(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"),
-                       project=project_name(project_dir), stack=stack,
-                       config=values, secret_keys=secrets)
+    return run_program(
+        lambda: runpy.run_path(str(PROGRAM), run_name="__main__"),
+        project=project_name(project_dir),
+        stack=stack,
+        config=values,
+        secret_keys=secrets,
+    )
 
 
-def run_program(program: Callable[[], object], *, project: str = "llm-serving",
-                stack: str = "test", config: Mapping[str, str] | None = None,
-                secret_keys: list[str] | None = None) -> Plan:
+def run_program(
+    program: Callable[[], object],
+    *,
+    project: str = "llm-serving",
+    stack: str = "test",
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> Plan:
     """Run any Pulumi program (a function declaring resources) under the plan's mocks.
 
     The offline plan runs ``infra/__main__.py`` through this; component tests run a single
@@ -389,9 +432,11 @@ def run_program(program: Callable[[], object], *, project: str = "llm-serving",
         # Collect the event loops Pulumi's worker threads left behind now, while their
         # sockets are open; at interpreter exit their finalizers print spurious errors.
         gc.collect()
-    resources = sorted(monitor.registered, key=lambda r: r.urn)
-    return Plan(project=project, stack=stack, resources=resources, outputs=outputs,
-                computed=frozenset(m.computed))
+    resources = sorted(
+        (dataclasses.replace(r, outputs=dict(monitor.resources[r.urn].state)) for r in monitor.registered),
+        key=lambda r: r.urn,
+    )
+    return Plan(project=project, stack=stack, resources=resources, outputs=outputs, computed=frozenset(m.computed))
 
 
 def _stack_outputs() -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 
-
 import pulumi
 
 from components import model_alarms
@@ -64,8 +63,12 @@ def rule_priorities(names: list[str]) -> dict[str, int]:
     priorities = {n: 1 + int(hashlib.sha256(n.encode()).hexdigest(), 16) % RULE_PRIORITIES for n in names}
     clashes = sorted(n for n in names if list(priorities.values()).count(priorities[n]) > 1)
     if clashes:
-        raise ConfigError([f"{NAMESPACE}:models: {' and '.join(clashes)} get the same load-balancer "
-                           "rule priority; rename one of them"])
+        raise ConfigError(
+            [
+                f"{NAMESPACE}:models: {' and '.join(clashes)} get the same load-balancer "
+                "rule priority; rename one of them"
+            ]
+        )
     return priorities
 
 
@@ -76,31 +79,38 @@ def name_prefix(model: str) -> str:
 def build(config: StackConfig) -> dict[str, object]:
     """Declare the whole stack; returns what the stack exports."""
     network = Network("network", network_args(config.network))
-    results = ResultsBucket("results", ResultsBucketArgs(
-        expiration_days=config.results.expiration_days,
-        # Dev stacks can be torn down with their results; production keeps them.
-        force_destroy=not config.production,
-    ))
-    token = ModelToken("hf-token", ModelTokenArgs(
-        token=pulumi.Config(NAMESPACE).get_secret(HUGGING_FACE_TOKEN_KEY)))
+    results = ResultsBucket(
+        "results",
+        ResultsBucketArgs(
+            expiration_days=config.results.expiration_days,
+            # Dev stacks can be torn down with their results; production keeps them.
+            force_destroy=not config.production,
+        ),
+    )
+    token = ModelToken("hf-token", ModelTokenArgs(token=pulumi.Config(NAMESPACE).get_secret(HUGGING_FACE_TOKEN_KEY)))
     topic = AlarmTopic("alarms", AlarmTopicArgs(emails=tuple(config.alerts.emails)))
     lb_config = config.load_balancer
-    balancer = ModelLoadBalancer("models", ModelLoadBalancerArgs(
-        vpc_id=network.vpc_id,
-        subnet_ids=network.private_subnet_ids if lb_config.internal else network.public_subnet_ids,
-        allowed_cidrs=([str(c) for c in lb_config.allowed_cidrs] if lb_config.allowed_cidrs
-                       else network.vpc_cidr.apply(lambda c: [c])),
-        internal=lb_config.internal,
-        certificate_arn=lb_config.certificate_arn,
-        idle_timeout_seconds=lb_config.idle_timeout_seconds,
-        enable_deletion_protection=config.production,
-        force_destroy_logs=not config.production,
-    ))
+    balancer = ModelLoadBalancer(
+        "models",
+        ModelLoadBalancerArgs(
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids if lb_config.internal else network.public_subnet_ids,
+            allowed_cidrs=(
+                [str(c) for c in lb_config.allowed_cidrs]
+                if lb_config.allowed_cidrs
+                else network.vpc_cidr.apply(lambda c: [c])
+            ),
+            internal=lb_config.internal,
+            certificate_arn=lb_config.certificate_arn,
+            idle_timeout_seconds=lb_config.idle_timeout_seconds,
+            enable_deletion_protection=config.production,
+            force_destroy_logs=not config.production,
+        ),
+    )
     priorities = rule_priorities(list(config.models))
     models: dict[str, dict[str, object]] = {}
     for name, model in config.models.items():
-        models[name] = build_model(name, model, config, network, results, token, topic, balancer,
-                                   priorities[name])
+        models[name] = build_model(name, model, config, network, results, token, topic, balancer, priorities[name])
     return {
         "vpcId": network.vpc_id,
         "privateSubnetIds": network.private_subnet_ids,
@@ -112,51 +122,88 @@ def build(config: StackConfig) -> dict[str, object]:
     }
 
 
-def build_model(name: str, model: ModelConfig, config: StackConfig, network: Network,
-                results: ResultsBucket, token: ModelToken, topic: AlarmTopic,
-                balancer: ModelLoadBalancer, priority: int) -> dict[str, object]:
+def build_model(
+    name: str,
+    model: ModelConfig,
+    config: StackConfig,
+    network: Network,
+    results: ResultsBucket,
+    token: ModelToken,
+    topic: AlarmTopic,
+    balancer: ModelLoadBalancer,
+    priority: int,
+) -> dict[str, object]:
     """One model: its queue, route, fleet and alarms."""
     engine = ENGINES[model.engine]
     prefix = name_prefix(name)
     queue = RequestQueue(name, request_queue_args(model))
-    route = ModelRoute(name, ModelRouteArgs(
-        vpc_id=network.vpc_id, listener_arn=balancer.listener_arn, engine_port=engine.port,
-        readiness_path=engine.readiness_path, priority=priority,
-        deregistration_delay_seconds=model.max_generation_seconds))
+    route = ModelRoute(
+        name,
+        ModelRouteArgs(
+            vpc_id=network.vpc_id,
+            listener_arn=balancer.listener_arn,
+            engine_port=engine.port,
+            readiness_path=engine.readiness_path,
+            priority=priority,
+            deregistration_delay_seconds=model.max_generation_seconds,
+        ),
+    )
     settings = model.engine_settings(name)
     capacity = model.capacity
     schedule = model.schedule
-    fleet = GpuFleet(name, GpuFleetArgs(
-        model=name, name_prefix=prefix, engine=engine,
-        engine_args=engine.container_args(settings), download_args=engine.download_args(settings),
-        engine_image=model.image or engine.image, worker_image=config.worker_image,
-        instance_types=tuple(model.instance_types),
-        weights_gb=catalog.weights_gb(model.parameters_billions, model.quantization.bytes_per_parameter),
-        vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
-        load_balancer_security_group_id=balancer.security_group_id,
-        target_group_arn=route.target_group_arn,
-        queue_url=queue.queue_url, queue_name=queue.queue_name,
-        consume_policy_json=queue.consume_policy_json,
-        results_bucket=results.bucket_name, results_policy_json=results.write_results_policy_json(name),
-        token_secret_arn=token.secret_arn, token_policy_json=token.read_policy_json,
-        min_size=capacity.min, max_size=capacity.max, on_demand_base=capacity.on_demand_base,
-        on_demand_fallback_max=capacity.fallback_max, warm_pool_size=capacity.warm_pool,
-        health_check_grace_seconds=model.health_check_grace_seconds,
-        target_backlog_per_instance=model.target_backlog_per_instance or model.max_concurrent_requests,
-        worker_max_in_flight=model.max_concurrent_requests,
-        schedule=Schedule(off_cron=schedule.off_cron, on_cron=schedule.on_cron,
-                          time_zone=schedule.time_zone) if schedule else None,
-        refresh_rollback_alarm_names=list(model_alarms.alarm_names(prefix).values()),
-    ))
-    ModelAlarms(name, ModelAlarmsArgs(
-        model=name, name_prefix=prefix, alarm_topic_arn=topic.topic_arn,
-        load_balancer_arn_suffix=balancer.arn_suffix, target_group_arn_suffix=route.arn_suffix,
-        queue_name=queue.queue_name, dead_letter_queue_name=queue.dead_letter_queue_name,
-        group_names=fleet.group_names,
-        spot_group_name=fleet.spot_group.name if fleet.spot_group is not None else None,
-        min_healthy_hosts=capacity.min,
-        latency_objective_seconds=float(model.max_generation_seconds) / 2,
-    ))
+    fleet = GpuFleet(
+        name,
+        GpuFleetArgs(
+            model=name,
+            name_prefix=prefix,
+            engine=engine,
+            engine_args=engine.container_args(settings),
+            download_args=engine.download_args(settings),
+            engine_image=model.image or engine.image,
+            worker_image=config.worker_image,
+            instance_types=tuple(model.instance_types),
+            weights_gb=catalog.weights_gb(model.parameters_billions, model.quantization.bytes_per_parameter),
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            load_balancer_security_group_id=balancer.security_group_id,
+            target_group_arn=route.target_group_arn,
+            queue_url=queue.queue_url,
+            queue_name=queue.queue_name,
+            consume_policy_json=queue.consume_policy_json,
+            results_bucket=results.bucket_name,
+            results_policy_json=results.write_results_policy_json(name),
+            token_secret_arn=token.secret_arn,
+            token_policy_json=token.read_policy_json,
+            min_size=capacity.min,
+            max_size=capacity.max,
+            on_demand_base=capacity.on_demand_base,
+            on_demand_fallback_max=capacity.fallback_max,
+            warm_pool_size=capacity.warm_pool,
+            health_check_grace_seconds=model.health_check_grace_seconds,
+            target_backlog_per_instance=model.target_backlog_per_instance or model.max_concurrent_requests,
+            worker_max_in_flight=model.max_concurrent_requests,
+            schedule=Schedule(off_cron=schedule.off_cron, on_cron=schedule.on_cron, time_zone=schedule.time_zone)
+            if schedule
+            else None,
+            refresh_rollback_alarm_names=list(model_alarms.alarm_names(prefix).values()),
+        ),
+    )
+    ModelAlarms(
+        name,
+        ModelAlarmsArgs(
+            model=name,
+            name_prefix=prefix,
+            alarm_topic_arn=topic.topic_arn,
+            load_balancer_arn_suffix=balancer.arn_suffix,
+            target_group_arn_suffix=route.arn_suffix,
+            queue_name=queue.queue_name,
+            dead_letter_queue_name=queue.dead_letter_queue_name,
+            group_names=fleet.group_names,
+            spot_group_name=fleet.spot_group.name if fleet.spot_group is not None else None,
+            min_healthy_hosts=capacity.min,
+            latency_objective_seconds=float(model.max_generation_seconds) / 2,
+        ),
+    )
     return {
         "url": balancer.dns_name.apply(lambda d: f"{balancer.scheme}://{d}{route.path_prefix}"),
         "queueUrl": queue.queue_url,
@@ -170,5 +217,3 @@ def main() -> None:
     config = load_stack_config()
     for key, value in build(config).items():
         pulumi.export(key, value)
-
-

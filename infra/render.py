@@ -21,22 +21,32 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": ("serviceName", "vpcEndpointType"),
     "aws:ec2/flowLog:FlowLog": ("trafficType",),
     "aws:cloudwatch/logGroup:LogGroup": ("retentionInDays",),
-    "aws:sqs/queue:Queue": ("visibilityTimeoutSeconds", "messageRetentionSeconds",
-                            "sqsManagedSseEnabled", "redrivePolicy"),
+    "aws:sqs/queue:Queue": (
+        "visibilityTimeoutSeconds",
+        "messageRetentionSeconds",
+        "sqsManagedSseEnabled",
+        "redrivePolicy",
+    ),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("rules",),
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
-        "rules",),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ("rules",),
     "aws:secretsmanager/secretVersion:SecretVersion": ("secretString",),
     "aws:ec2/launchTemplate:LaunchTemplate": ("instanceType", "metadataOptions", "blockDeviceMappings"),
-    "aws:autoscaling/group:Group": ("minSize", "maxSize", "capacityRebalance", "healthCheckType",
-                                    "healthCheckGracePeriod"),
-    "aws:lb/loadBalancer:LoadBalancer": ("internal", "idleTimeout", "dropInvalidHeaderFields",
-                                         "enableDeletionProtection"),
+    "aws:autoscaling/group:Group": (
+        "minSize",
+        "maxSize",
+        "capacityRebalance",
+        "healthCheckType",
+        "healthCheckGracePeriod",
+    ),
+    "aws:lb/loadBalancer:LoadBalancer": (
+        "internal",
+        "idleTimeout",
+        "dropInvalidHeaderFields",
+        "enableDeletionProtection",
+    ),
     "aws:lb/listener:Listener": ("port", "protocol", "sslPolicy"),
-    "aws:lb/targetGroup:TargetGroup": ("port", "healthCheck", "loadBalancingAlgorithmType",
-                                       "deregistrationDelay"),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "threshold", "evaluationPeriods",
-                                               "treatMissingData"),
+    "aws:lb/targetGroup:TargetGroup": ("port", "healthCheck", "loadBalancingAlgorithmType", "deregistrationDelay"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "threshold", "evaluationPeriods", "treatMissingData"),
 }
 
 
@@ -67,8 +77,9 @@ def print_tree(plan: Plan, console: Console) -> None:
     for r in plan.resources:
         kids[r.parent].append(r)
     stack_urn = _stack_urn(plan)
-    root = Tree(f"[bold]{plan.project}[/] stack [bold]{plan.stack}[/]: "
-                f"{sum(r.custom for r in plan.resources)} resources")
+    root = Tree(
+        f"[bold]{plan.project}[/] stack [bold]{plan.stack}[/]: {sum(r.custom for r in plan.resources)} resources"
+    )
 
     def add(node: Tree, parent: str) -> None:
         # Components first, then resources, each by name: the tree reads like the program.
@@ -131,16 +142,18 @@ def mermaid(plan: Plan) -> str:
             inside[owner[r.urn]][short_type(r.type)] += 1
     models = sorted((plan.outputs.get("models") or {}).keys())
     lines = ["flowchart LR", '  subgraph shared["shared by all models"]']
-    lines += [f'    {_node_id(r.urn)}["{_box(r, inside[r.urn])}"]'
-              for r in top if r.name not in models]
+    lines += [f'    {_node_id(r.urn)}["{_box(r, inside[r.urn])}"]' for r in top if r.name not in models]
     lines.append("  end")
     for i, model in enumerate(models):
         lines.append(f'  subgraph model{i}["model {model}"]')
-        lines += [f'    {_node_id(r.urn)}["{_box(r, inside[r.urn])}"]'
-                  for r in top if r.name == model]
+        lines += [f'    {_node_id(r.urn)}["{_box(r, inside[r.urn])}"]' for r in top if r.name == model]
         lines.append("  end")
-    edges = {(owner[r.urn], owner[d]) for r in plan.resources for d in r.dependencies
-             if d in owner and owner[d] != owner[r.urn]}
+    edges = {
+        (owner[r.urn], owner[d])
+        for r in plan.resources
+        for d in r.dependencies
+        if d in owner and owner[d] != owner[r.urn]
+    }
     lines += [f"  {_node_id(a)} -->|uses| {_node_id(b)}" for a, b in sorted(edges)]
     return "\n".join(lines) + "\n"
 

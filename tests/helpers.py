@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 from infra.plan import Plan, PlannedResource
+
+ROOT = Path(__file__).resolve().parent.parent
 
 LLAMA_8B: dict[str, Any] = {
     "modelId": "meta-llama/Llama-3.1-8B-Instruct",

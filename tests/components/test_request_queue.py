@@ -53,8 +53,9 @@ def test_long_polling_is_on() -> None:
 
 def test_only_this_queue_may_use_the_dead_letter_queue() -> None:
     plan, captured = plan_queue()
-    allow = json.loads(plan.named("aws:sqs/redriveAllowPolicy:RedriveAllowPolicy", "chat-dlq")
-                       .input("redriveAllowPolicy"))
+    allow = json.loads(
+        plan.named("aws:sqs/redriveAllowPolicy:RedriveAllowPolicy", "chat-dlq").input("redriveAllowPolicy")
+    )
     assert allow == {"redrivePermission": "byQueue", "sourceQueueArns": [captured["arn"]]}
 
 
@@ -70,9 +71,13 @@ def test_consume_policy_is_scoped_to_this_queue() -> None:
     _, captured = plan_queue()
     [statement] = json.loads(captured["consume"])["Statement"]
     assert statement["Resource"] == [captured["arn"]]
-    assert set(statement["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage",
-                                        "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
-                                        "sqs:GetQueueUrl"}
+    assert set(statement["Action"]) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+    }
 
 
 def test_produce_policy_only_sends() -> None:

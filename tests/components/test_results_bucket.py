@@ -13,12 +13,13 @@ from infra.plan import SECRET, run_program
 
 def test_results_bucket_is_encrypted_private_and_tls_only() -> None:
     plan = run_program(lambda: ResultsBucket("results", ResultsBucketArgs()))
-    [sse] = plan.of_type(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    [sse] = plan.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
     assert sse.input("rules")[0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
     [block] = plan.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert all(block.input(k) is True for k in ("blockPublicAcls", "blockPublicPolicy",
-                                                 "ignorePublicAcls", "restrictPublicBuckets"))
+    assert all(
+        block.input(k) is True
+        for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
     [policy] = plan.of_type("aws:s3/bucketPolicy:BucketPolicy")
     [statement] = json.loads(policy.input("policy"))["Statement"]
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -52,8 +53,10 @@ def test_token_value_is_a_secret_and_absent_from_the_plan() -> None:
     token = "hf_abcdefghijklmnopqrstuvwxyz0123456789"
     plan = run_program(lambda: ModelToken("hf", ModelTokenArgs(token=pulumi.Output.secret(token))))
     [version] = plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert plan.to_json()["resources"][[r.urn for r in plan.resources].index(version.urn)][
-        "inputs"]["secretString"] == SECRET
+    assert (
+        plan.to_json()["resources"][[r.urn for r in plan.resources].index(version.urn)]["inputs"]["secretString"]
+        == SECRET
+    )
     assert token not in plan.json_text()
 
 

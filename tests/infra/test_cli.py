@@ -37,10 +37,14 @@ def bad_project(tmp_path: Path, change: dict) -> Path:  # type: ignore[type-arg]
     [
         ({"capacty": {"min": 1}}, "llm-serving:models.chat.capacty: unknown key: did you mean capacity?"),
         ({"capacity": {"min": 3, "max": 2}}, "llm-serving:models.chat.capacity.max: must be at least min (3)"),
-        ({"instanceTypes": ["m5.xlarge"]},
-         "llm-serving:models.chat.instanceTypes[0]: m5.xlarge is not a GPU instance type"),
-        ({"parametersBillions": 70, "instanceTypes": ["g5.xlarge"]},
-         "llm-serving:models.chat.instanceTypes[0]: g5.xlarge cannot hold the weights: 70B parameters x 2 bytes"),
+        (
+            {"instanceTypes": ["m5.xlarge"]},
+            "llm-serving:models.chat.instanceTypes[0]: m5.xlarge is not a GPU instance type",
+        ),
+        (
+            {"parametersBillions": 70, "instanceTypes": ["g5.xlarge"]},
+            "llm-serving:models.chat.instanceTypes[0]: g5.xlarge cannot hold the weights: 70B parameters x 2 bytes",
+        ),
     ],
     ids=["typo", "min-above-max", "non-gpu", "70b-on-24gb"],
 )
@@ -58,8 +62,12 @@ def test_plan_prod_json_lists_network_queues_bucket_and_secret() -> None:
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     types = {r["type"] for r in document["resources"]}
-    assert {"aws:ec2/vpc:Vpc", "aws:sqs/queue:Queue", "aws:s3/bucket:Bucket",
-            "aws:secretsmanager/secret:Secret"} <= types
+    assert {
+        "aws:ec2/vpc:Vpc",
+        "aws:sqs/queue:Queue",
+        "aws:s3/bucket:Bucket",
+        "aws:secretsmanager/secret:Secret",
+    } <= types
     names = {r["name"] for r in document["resources"]}
     assert {"chat-queue", "chat-dlq", "summarize-queue", "summarize-dlq"} <= names
 

@@ -31,11 +31,18 @@ def test_every_field_is_documented() -> None:
 
     import infra.config as schema
 
-    sections = [v for v in vars(schema).values()
-                if isinstance(v, type) and issubclass(v, schema.Section) and v is not schema.Section]
+    sections = [
+        v
+        for v in vars(schema).values()
+        if isinstance(v, type) and issubclass(v, schema.Section) and v is not schema.Section
+    ]
     assert len(sections) >= 9
-    undocumented = [f"{cls.__name__}.{name}" for cls in sections
-                    for name, field in cls.model_fields.items() if not field.description]
+    undocumented = [
+        f"{cls.__name__}.{name}"
+        for cls in sections
+        for name, field in cls.model_fields.items()
+        if not field.description
+    ]
     assert undocumented == []
     assert issubclass(StackConfig, BaseModel)
 
@@ -44,12 +51,15 @@ def test_every_field_is_documented() -> None:
     ("config", "expected"),
     [
         (stack_config(modles={}), "llm-serving:modles: unknown key: did you mean models?"),
-        (stack_config(models={"chat": model(capacty={"min": 1})}),
-         "llm-serving:models.chat.capacty: unknown key: did you mean capacity?"),
-        (stack_config(models={"chat": model(capacity={"mx": 1})}),
-         "llm-serving:models.chat.capacity.mx: unknown key: did you mean max?"),
-        (stack_config(network={"cidrr": "10.0.0.0/16"}),
-         "llm-serving:network.cidrr: unknown key: did you mean cidr?"),
+        (
+            stack_config(models={"chat": model(capacty={"min": 1})}),
+            "llm-serving:models.chat.capacty: unknown key: did you mean capacity?",
+        ),
+        (
+            stack_config(models={"chat": model(capacity={"mx": 1})}),
+            "llm-serving:models.chat.capacity.mx: unknown key: did you mean max?",
+        ),
+        (stack_config(network={"cidrr": "10.0.0.0/16"}), "llm-serving:network.cidrr: unknown key: did you mean cidr?"),
     ],
 )
 def test_rejects_unknown_keys_with_a_suggestion(config: dict[str, Any], expected: str) -> None:
@@ -80,8 +90,7 @@ def test_rejects_on_demand_base_above_max() -> None:
 
 
 def test_accepts_on_demand_base_equal_to_max() -> None:
-    config = parse_stack_config(
-        stack_config(models={"chat": model(capacity={"onDemandBase": 2, "max": 2})}))
+    config = parse_stack_config(stack_config(models={"chat": model(capacity={"onDemandBase": 2, "max": 2})}))
     assert config.models["chat"].capacity.on_demand_base == 2
 
 
@@ -91,8 +100,7 @@ def test_rejects_max_input_tokens_not_below_max_total_tokens() -> None:
 
 
 def test_accepts_max_input_tokens_below_max_total_tokens() -> None:
-    config = parse_stack_config(
-        stack_config(models={"chat": model(maxInputTokens=8191, maxTotalTokens=8192)}))
+    config = parse_stack_config(stack_config(models={"chat": model(maxInputTokens=8191, maxTotalTokens=8192)}))
     assert config.models["chat"].max_input_tokens == 8191
 
 
@@ -139,8 +147,13 @@ def test_rejects_a_70b_model_on_a_24_gb_gpu_with_the_arithmetic() -> None:
 
 
 def test_accepts_a_70b_model_quantized_to_4_bits_on_four_l40s() -> None:
-    config = parse_stack_config(stack_config(models={"chat": model(
-        parametersBillions=70, quantization="awq", instanceTypes=["g6e.12xlarge", "g6e.24xlarge"])}))
+    config = parse_stack_config(
+        stack_config(
+            models={
+                "chat": model(parametersBillions=70, quantization="awq", instanceTypes=["g6e.12xlarge", "g6e.24xlarge"])
+            }
+        )
+    )
     assert config.models["chat"].engine_settings("chat").num_shards == 4
 
 
@@ -150,8 +163,14 @@ def test_rejects_fp8_on_a_gpu_without_fp8() -> None:
 
 
 def test_accepts_fp8_on_l4() -> None:
-    assert parse_stack_config(stack_config(models={"chat": model(
-        quantization="fp8", instanceTypes=["g6.xlarge", "g6e.xlarge"])})).models["chat"].quantization.value == "fp8"
+    assert (
+        parse_stack_config(
+            stack_config(models={"chat": model(quantization="fp8", instanceTypes=["g6.xlarge", "g6e.xlarge"])})
+        )
+        .models["chat"]
+        .quantization.value
+        == "fp8"
+    )
 
 
 def test_rejects_instance_types_with_different_gpu_counts() -> None:
@@ -167,8 +186,7 @@ def test_rejects_a_quantization_the_engine_lacks() -> None:
 @pytest.mark.parametrize("backend", ["sagemaker", "eks"])
 def test_rejects_backends_not_built_yet(backend: str) -> None:
     assert errors(stack_config(models={"chat": model(backend=backend)})) == [
-        f"llm-serving:models.chat.backend: '{backend}' is not available yet "
-        "(planned in a later release); use 'ec2'"
+        f"llm-serving:models.chat.backend: '{backend}' is not available yet (planned in a later release); use 'ec2'"
     ]
 
 
@@ -179,8 +197,7 @@ def test_rejects_an_unknown_backend() -> None:
 
 def test_rejects_an_unpinned_revision() -> None:
     assert errors(stack_config(models={"chat": model(revision="main")})) == [
-        "llm-serving:models.chat.revision: 'main' must be a 40-character commit hash of the "
-        "model repository (pin it)"
+        "llm-serving:models.chat.revision: 'main' must be a 40-character commit hash of the model repository (pin it)"
     ]
 
 
@@ -238,8 +255,7 @@ def test_accepts_an_existing_vpc() -> None:
 
 def test_rejects_an_existing_vpc_combined_with_new_vpc_settings() -> None:
     assert errors(stack_config(network={"existing": EXISTING, "cidr": "10.1.0.0/16"})) == [
-        "llm-serving:network.cidr: cannot be set together with network.existing; "
-        "remove it or remove existing"
+        "llm-serving:network.cidr: cannot be set together with network.existing; remove it or remove existing"
     ]
 
 
@@ -279,9 +295,17 @@ def test_rejects_queue_retention_not_below_dead_letter_retention() -> None:
 
 
 def test_reports_every_bad_key_at_once() -> None:
-    lines = errors(stack_config(modles={}, models={
-        "chat": model(capacity={"min": 3, "max": 2}),
-        "code": model(instanceTypes=["m5.large"]),
-    }))
+    lines = errors(
+        stack_config(
+            modles={},
+            models={
+                "chat": model(capacity={"min": 3, "max": 2}),
+                "code": model(instanceTypes=["m5.large"]),
+            },
+        )
+    )
     assert [line.split(":")[1] for line in lines] == [
-        "models.chat.capacity.max", "models.code.instanceTypes[0]", "modles"]
+        "models.chat.capacity.max",
+        "models.code.instanceTypes[0]",
+        "modles",
+    ]

@@ -44,8 +44,9 @@ def test_inputs_use_wire_names(dev_plan) -> None:  # type: ignore[no-untyped-def
 
 def test_values_known_only_after_deploy_show_as_computed(dev_plan) -> None:  # type: ignore[no-untyped-def]
     document = dev_plan.to_json()
-    subnet = next(r for r in document["resources"] if r["name"] == "network-private-0"
-                  and r["type"] == "aws:ec2/subnet:Subnet")
+    subnet = next(
+        r for r in document["resources"] if r["name"] == "network-private-0" and r["type"] == "aws:ec2/subnet:Subnet"
+    )
     assert subnet["inputs"]["vpcId"] == COMPUTED
     assert document["outputs"]["vpcId"] == COMPUTED
     assert subnet["inputs"]["cidrBlock"] == "10.40.128.0/18"
@@ -87,11 +88,13 @@ def test_secrets_show_as_secret_and_never_in_plain_text(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.yaml").write_text("name: llm-serving\nruntime: python\n")
     stack = (Path(__file__).parents[2] / "Pulumi.dev.yaml").read_text()
     (tmp_path / "Pulumi.sec.yaml").write_text(
-        stack + "  llm-serving:huggingFaceToken:\n    secure: v1:AAAAencrypted==\n")
+        stack + "  llm-serving:huggingFaceToken:\n    secure: v1:AAAAencrypted==\n"
+    )
     plan = run_plan("sec", project_dir=tmp_path)
     text = plan.json_text()
-    version = next(r for r in plan.to_json()["resources"]
-                   if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion")
+    version = next(
+        r for r in plan.to_json()["resources"] if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion"
+    )
     assert version["inputs"]["secretString"] == SECRET
     assert "offline-plan-secret-placeholder" not in text
     assert "AAAAencrypted" not in text
@@ -100,11 +103,11 @@ def test_secrets_show_as_secret_and_never_in_plain_text(tmp_path: Path) -> None:
 def test_secure_values_are_passed_as_secret_keys(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.yaml").write_text("name: demo\n")
     (tmp_path / "Pulumi.s.yaml").write_text(
-        "config:\n  demo:token:\n    secure: abc\n  count: 3\n  aws:region: eu-west-1\n")
+        "config:\n  demo:token:\n    secure: abc\n  count: 3\n  aws:region: eu-west-1\n"
+    )
     values, secrets = read_stack_config("s", tmp_path)
     assert secrets == ["demo:token"]
-    assert values == {"demo:token": "offline-plan-secret-placeholder", "demo:count": "3",
-                      "aws:region": "eu-west-1"}
+    assert values == {"demo:token": "offline-plan-secret-placeholder", "demo:count": "3", "aws:region": "eu-west-1"}
 
 
 def test_a_missing_stack_names_the_stacks_there() -> None:
@@ -141,7 +144,12 @@ def test_an_invoke_without_an_answer_fails_loudly() -> None:
 def test_render_hides_secrets_marks_unknowns_and_tidies_numbers() -> None:
     secret = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "s3cret"}
     assert render({"a": secret, "b": 3.0, "c": 2.5, "d": "x", "e": ["y"]}, frozenset({"x"})) == {
-        "a": SECRET, "b": 3, "c": 2.5, "d": COMPUTED, "e": ["y"]}
+        "a": SECRET,
+        "b": 3,
+        "c": 2.5,
+        "d": COMPUTED,
+        "e": ["y"],
+    }
 
 
 def test_plan_json_parses(dev_plan) -> None:  # type: ignore[no-untyped-def]

@@ -48,9 +48,12 @@ def test_prod_keeps_results_on_destroy_and_dev_does_not(dev_plan: Plan, prod_pla
 
 
 def test_prod_uses_every_interface_endpoint(prod_plan: Plan) -> None:
-    services = {e.input("serviceName").rsplit(".", 1)[-1] if "ecr" not in e.input("serviceName")
-                else e.input("serviceName").split("us-east-1.")[1]
-                for e in prod_plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    services = {
+        e.input("serviceName").rsplit(".", 1)[-1]
+        if "ecr" not in e.input("serviceName")
+        else e.input("serviceName").split("us-east-1.")[1]
+        for e in prod_plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    }
     assert {"sqs", "secretsmanager", "autoscaling", "ecr.dkr", "s3"} <= services
 
 
