@@ -241,17 +241,15 @@ class GpuFleet(pulumi.ComponentResource):
         group_arn = pulumi.Output.all(region, account).apply(
             lambda ra: f"arn:aws:autoscaling:{ra[0]}:{ra[1]}:autoScalingGroup:*:autoScalingGroupName/{a.name_prefix}*"
         )
-        log_arns = [g.arn.apply(lambda arn: f"{arn}:*") for g in log_groups.values()]
+        group_arns = [g.arn for g in log_groups.values()]
+        stream_arns = [g.arn.apply(lambda arn: f"{arn}:log-stream:*") for g in log_groups.values()]
         documents = {
             "queue": a.consume_policy_json,
             "results": a.results_policy_json,
             "token": a.token_policy_json,
             "runtime": _policy.document(
-                _policy.allow(
-                    ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    log_arns,
-                    sid="WriteOwnLogs",
-                ),
+                _policy.allow(["logs:DescribeLogStreams"], group_arns, sid="FindOwnLogStreams"),
+                _policy.allow(["logs:CreateLogStream", "logs:PutLogEvents"], stream_arns, sid="WriteOwnLogs"),
                 _policy.allow(
                     ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
                     [group_arn],

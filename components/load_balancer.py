@@ -18,8 +18,8 @@ after 10 failures in a row (100 s), because TGI's /health is reported to flap un
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -60,6 +60,8 @@ class ModelLoadBalancerArgs:
     """On for production stacks: a stray `pulumi destroy` must not take the endpoint away."""
     force_destroy_logs: bool = False
     """Let `pulumi destroy` delete the access-log bucket with its logs (dev stacks)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags of the load balancer (the program marks production and intended public exposure)."""
 
 
 class ModelLoadBalancer(pulumi.ComponentResource):
@@ -117,6 +119,7 @@ class ModelLoadBalancer(pulumi.ComponentResource):
             desync_mitigation_mode="defensive",
             enable_deletion_protection=args.enable_deletion_protection,
             enable_http2=True,
+            tags=dict(args.tags),
             access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=logs.bucket, enabled=True, prefix="alb"),
             opts=child,
         )

@@ -196,10 +196,12 @@ class Network(pulumi.ComponentResource):
             f"{name}-flow-logs",
             role=role.id,
             policy=_policy.document(
+                _policy.allow(["logs:DescribeLogStreams"], [group.arn], sid="FindStreams"),
                 _policy.allow(
-                    ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    [group.arn, group.arn.apply(lambda a: f"{a}:*")],
-                )
+                    ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    [group.arn.apply(lambda a: f"{a}:log-stream:*")],
+                    sid="WriteStreams",
+                ),
             ),
             opts=child,
         )

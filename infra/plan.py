@@ -205,9 +205,29 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:7]
 
 
-_ARN_SERVICE = {
-    "aws:sqs/queue:Queue": "sqs",
-    "aws:s3/bucket:Bucket": "s3",
+# ARN shapes AWS gives each type ({r} region, {a} account, {n} physical name, {h} hash), so
+# the policy documents built from them lint as they will on AWS.
+_ARN_FORMATS = {
+    "aws:sqs/queue:Queue": "arn:aws:sqs:{r}:{a}:{n}",
+    "aws:sns/topic:Topic": "arn:aws:sns:{r}:{a}:{n}",
+    "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{r}:{a}:log-group:{n}",
+    "aws:secretsmanager/secret:Secret": "arn:aws:secretsmanager:{r}:{a}:secret:{n}-{h6}",
+    "aws:iam/role:Role": "arn:aws:iam::{a}:role/{n}",
+    "aws:iam/instanceProfile:InstanceProfile": "arn:aws:iam::{a}:instance-profile/{n}",
+    "aws:kms/key:Key": "arn:aws:kms:{r}:{a}:key/{h}",
+    "aws:lb/loadBalancer:LoadBalancer": "arn:aws:elasticloadbalancing:{r}:{a}:loadbalancer/app/{n}/{h}",
+    "aws:lb/targetGroup:TargetGroup": "arn:aws:elasticloadbalancing:{r}:{a}:targetgroup/{n}/{h}",
+    "aws:lb/listener:Listener": "arn:aws:elasticloadbalancing:{r}:{a}:listener/app/{n}/{h}",
+    "aws:autoscaling/group:Group": "arn:aws:autoscaling:{r}:{a}:autoScalingGroup:{h}:autoScalingGroupName/{n}",
+    "aws:autoscaling/policy:Policy": (
+        "arn:aws:autoscaling:{r}:{a}:scalingPolicy:{h}:autoScalingGroupName/asg:policyName/{n}"
+    ),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{r}:{a}:alarm:{n}",
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{r}:{a}:rule/{n}",
+}
+_ARN_SUFFIX_FORMATS = {
+    "aws:lb/loadBalancer:LoadBalancer": "app/{n}/{h}",
+    "aws:lb/targetGroup:TargetGroup": "targetgroup/{n}/{h}",
 }
 
 
@@ -249,11 +269,19 @@ class _Mocks(mocks.Mocks):
             arn = self._placeholder(f"arn:aws:s3:::{bucket}")
             resource_id = bucket
         else:
-            kind = token.split(":")[-1].lower()
-            arn = self._placeholder(f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{physical}")
+            fields = {
+                "r": self.region,
+                "a": ACCOUNT_ID,
+                "n": physical,
+                "h": hashlib.sha256(token.encode() + args.name.encode()).hexdigest()[:16],
+                "h6": suffix[:6],
+            }
+            default = f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind_of(token)}/{physical}"
+            arn = self._placeholder(_ARN_FORMATS.get(token, default).format(**fields))
+            if token in _ARN_SUFFIX_FORMATS:
+                state["arnSuffix"] = self._placeholder(_ARN_SUFFIX_FORMATS[token].format(**fields))
         state.setdefault("arn", arn)
         state.setdefault("name", physical)
-        state.setdefault("arnSuffix", self._placeholder(f"{kind_of(token)}/{physical}/{suffix}"))
         return resource_id, state
 
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
@@ -393,13 +421,17 @@ def run_plan(stack: str, project_dir: Path = PROJECT_DIR, overrides: Mapping[str
     values, secrets = read_stack_config(stack, project_dir)
     for key, value in (overrides or {}).items():
         values[key] = _as_cli_string(value)
-    return run_program(
+    plan = run_program(
         lambda: runpy.run_path(str(PROGRAM), run_name="__main__"),
         project=project_name(project_dir),
         stack=stack,
         config=values,
         secret_keys=secrets,
     )
+    from infra.policies import evaluate
+
+    plan.findings = evaluate(plan.resources)
+    return plan
 
 
 def run_program(

@@ -10,6 +10,7 @@ import pulumi
 
 from components import model_alarms
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
+from components.dashboard import DashboardModel, StackDashboard, StackDashboardArgs
 from components.gpu_fleet import GpuFleet, GpuFleetArgs, Schedule
 from components.load_balancer import ModelLoadBalancer, ModelLoadBalancerArgs, ModelRoute, ModelRouteArgs
 from components.model_alarms import ModelAlarms, ModelAlarmsArgs
@@ -27,6 +28,7 @@ from infra.config import (
     StackConfig,
     load_stack_config,
 )
+from infra.policies import PRODUCTION_TAG, PUBLIC_TAG
 from model_server.engines import ENGINES
 
 RULE_PRIORITIES = 50000
@@ -105,18 +107,29 @@ def build(config: StackConfig) -> dict[str, object]:
             idle_timeout_seconds=lb_config.idle_timeout_seconds,
             enable_deletion_protection=config.production,
             force_destroy_logs=not config.production,
+            # Production and intended public exposure, for the policy rules (infra/policies.py).
+            tags={
+                PRODUCTION_TAG: str(config.production).lower(),
+                **({PUBLIC_TAG: "public"} if not lb_config.internal else {}),
+            },
         ),
     )
     priorities = rule_priorities(list(config.models))
     models: dict[str, dict[str, object]] = {}
+    panels: list[DashboardModel] = []
     for name, model in config.models.items():
-        models[name] = build_model(name, model, config, network, results, token, topic, balancer, priorities[name])
+        models[name], panel = build_model(
+            name, model, config, network, results, token, topic, balancer, priorities[name]
+        )
+        panels.append(panel)
+    dashboard = StackDashboard("stack", StackDashboardArgs(models=panels))
     return {
         "vpcId": network.vpc_id,
         "privateSubnetIds": network.private_subnet_ids,
         "resultsBucket": results.bucket_name,
         "huggingFaceTokenSecretArn": token.secret_arn,
         "alarmTopicArn": topic.topic_arn,
+        "dashboard": dashboard.dashboard_name,
         "endpoint": balancer.dns_name.apply(lambda d: f"{balancer.scheme}://{d}"),
         "models": models,
     }
@@ -204,13 +217,23 @@ def build_model(
             latency_objective_seconds=float(model.max_generation_seconds) / 2,
         ),
     )
+    panel = DashboardModel(
+        name=name,
+        load_balancer_arn_suffix=balancer.arn_suffix,
+        target_group_arn_suffix=route.arn_suffix,
+        queue_name=queue.queue_name,
+        dead_letter_queue_name=queue.dead_letter_queue_name,
+        on_demand_group_name=fleet.on_demand_group.name,
+        spot_group_name=fleet.spot_group.name if fleet.spot_group is not None else None,
+        on_demand_usd_per_hour=model.instance_catalog[0].on_demand_usd_per_hour,
+    )
     return {
         "url": balancer.dns_name.apply(lambda d: f"{balancer.scheme}://{d}{route.path_prefix}"),
         "queueUrl": queue.queue_url,
         "deadLetterQueueUrl": queue.dead_letter_queue_url,
         "resultsPrefix": results.bucket_name.apply(lambda bucket: f"s3://{bucket}/{RESULTS_PREFIX}{name}/"),
         "producePolicy": queue.produce_policy_json,
-    }
+    }, panel
 
 
 def main() -> None:

@@ -25,7 +25,9 @@ def test_json_has_exactly_the_contract_keys(dev_plan) -> None:  # type: ignore[n
     document = dev_plan.to_json()
     assert list(document) == ["project", "stack", "resources", "outputs", "findings"]
     assert (document["project"], document["stack"]) == ("llm-serving", "dev")
-    assert document["findings"] == []
+    assert [f["level"] for f in document["findings"]] == ["advisory"]
+    for finding in document["findings"]:
+        assert list(finding) == ["policy", "level", "urn", "message"]
     for resource in document["resources"]:
         assert list(resource) == ["urn", "type", "name", "parent", "inputs"]
 
