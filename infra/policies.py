@@ -186,8 +186,8 @@ def _group_elb_health(props: Mapping[str, Any]) -> Iterable[str]:
 
 
 def _group_grace(props: Mapping[str, Any]) -> Iterable[str]:
-    grace = props.get("healthCheckGracePeriod")
-    if props.get("healthCheckType") == "ELB" and (not _known(grace) or grace < MIN_GRACE_SECONDS):
+    grace = props.get("healthCheckGracePeriod", 300)  # AWS's default when unset
+    if props.get("healthCheckType") == "ELB" and _known(grace) and grace < MIN_GRACE_SECONDS:
         yield (
             f"set healthCheckGracePeriod to at least {MIN_GRACE_SECONDS} s (is {grace}): health checks "
             "must not kill instances still loading the model"
@@ -313,8 +313,7 @@ def _iam_wildcards(props: Mapping[str, Any]) -> Iterable[str]:
         if "*" in resources and any(a not in UNSCOPABLE_ACTIONS for a in actions):
             scopable = sorted(a for a in actions if a not in UNSCOPABLE_ACTIONS)
             yield (
-                f"statement {s.get('Sid', '')!r} grants {', '.join(scopable)} on '*': "
-                "scope them to the resources' ARNs"
+                f"statement {s.get('Sid', '')!r} grants {', '.join(scopable)} on '*': scope them to the resources' ARNs"
             )
 
 
