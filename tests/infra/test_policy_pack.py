@@ -41,3 +41,9 @@ def test_pack_runs_in_the_projects_environment() -> None:
     pack = yaml.safe_load((PACK / "PulumiPolicy.yaml").read_text())
     assert pack["runtime"]["name"] == "python"
     assert (PACK / pack["runtime"]["options"]["virtualenv"]).resolve() == (PACK.parent / ".venv").resolve()
+
+
+def test_readme_lists_every_rule() -> None:
+    readme = (PACK.parent / "README.md").read_text()
+    missing = [p.name for p in POLICIES if f"| `{p.name}` | {p.enforcement_level.value} |" not in readme]
+    assert missing == []
