@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components import _policy, user_data
+from components import _metrics, _policy, user_data
 from model_server import metrics
 from model_server.engines import Engine
 
@@ -63,8 +63,6 @@ SHORTFALL_MINUTES = 5
 """Spot short this long before on-demand fills in: a few minutes rides out a slow launch."""
 RECOVERY_MINUTES = 10
 """Spot back this long before on-demand shrinks: slower than growth, to avoid flapping."""
-SCALING_PERIOD_SECONDS = 60
-"""SQS metrics arrive once a minute; the worker's are high-resolution."""
 
 
 def estimate_load_seconds(weights_gb: float, image_size_gib: int) -> int:
@@ -490,13 +488,17 @@ class GpuFleet(pulumi.ComponentResource):
         """Metric math: (queue backlog + in-flight requests) per in-service instance."""
         a = self._args
         queries: list[dict[str, object]] = [
-            _stat("backlog", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": a.queue_name}, "Sum"),
-            _stat("inflight", metrics.NAMESPACE, metrics.IN_FLIGHT, {metrics.DIMENSION_MODEL: a.model}, "Average"),
+            _metrics.metric(
+                "backlog", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": a.queue_name}, "Sum"
+            ),
+            _metrics.metric(
+                "inflight", metrics.NAMESPACE, metrics.IN_FLIGHT, {metrics.DIMENSION_MODEL: a.model}, "Average"
+            ),
         ]
         names = []
         for i, group in enumerate(groups):
             queries.append(
-                _stat(
+                _metrics.metric(
                     f"g{i}",
                     "AWS/AutoScaling",
                     "GroupInServiceInstances",
@@ -560,7 +562,7 @@ class GpuFleet(pulumi.ComponentResource):
             datapoints_to_alarm=1,
             # No data means no queue metrics yet: nothing to wake up for.
             treat_missing_data="notBreaching",
-            metric_queries=[_alarm_query(q, False) for q in queries if q["id"] != "load"]
+            metric_queries=[_metrics.alarm_query(q) for q in queries if q["id"] != "load"]
             + [
                 {
                     "id": "waiting",
@@ -576,28 +578,28 @@ class GpuFleet(pulumi.ComponentResource):
     def _spot_fallback(self, spot: aws.autoscaling.Group) -> None:
         a, od = self._args, self.on_demand_group
         queries = [
-            _stat(
+            _metrics.metric(
                 "spot_desired",
                 "AWS/AutoScaling",
                 "GroupDesiredCapacity",
                 {"AutoScalingGroupName": spot.name},
                 "Average",
             ),
-            _stat(
+            _metrics.metric(
                 "spot_inservice",
                 "AWS/AutoScaling",
                 "GroupInServiceInstances",
                 {"AutoScalingGroupName": spot.name},
                 "Average",
             ),
-            _stat(
+            _metrics.metric(
                 "spot_pending",
                 "AWS/AutoScaling",
                 "GroupPendingInstances",
                 {"AutoScalingGroupName": spot.name},
                 "Average",
             ),
-            _stat(
+            _metrics.metric(
                 "od_desired", "AWS/AutoScaling", "GroupDesiredCapacity", {"AutoScalingGroupName": od.name}, "Average"
             ),
             {
@@ -654,7 +656,7 @@ class GpuFleet(pulumi.ComponentResource):
                 datapoints_to_alarm=minutes,
                 # Missing group metrics mean nothing is known to be short.
                 treat_missing_data="notBreaching",
-                metric_queries=[_alarm_query(q, False) for q in queries]
+                metric_queries=[_metrics.alarm_query(q) for q in queries]
                 + [{"id": "uncovered", "expression": expression, "label": description, "return_data": True}],
                 alarm_actions=[policy.arn],
                 opts=self._child,
@@ -737,12 +739,6 @@ def _ecr_repository_arn(image: str) -> str:
     return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
 
 
-def _stat(
-    id_: str, namespace: str, name: str, dimensions: Mapping[str, pulumi.Input[str]], stat: str
-) -> dict[str, object]:
-    return {"id": id_, "namespace": namespace, "metric_name": name, "dimensions": dict(dimensions), "stat": stat}
-
-
 def _target_tracking_query(
     q: Mapping[str, object], returned: bool
 ) -> aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs:
@@ -755,7 +751,7 @@ def _target_tracking_query(
         return_data=False,
         metric_stat=aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatArgs(
             stat=str(q["stat"]),
-            period=SCALING_PERIOD_SECONDS,
+            period=_metrics.PERIOD_SECONDS,
             metric=aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricMetricStatMetricArgs(
                 namespace=str(q["namespace"]),
                 metric_name=str(q["metric_name"]),
@@ -768,24 +764,6 @@ def _target_tracking_query(
             ),
         ),
     )  # type: ignore[attr-defined]
-
-
-def _alarm_query(q: Mapping[str, object], returned: bool) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
-    if "expression" in q:
-        return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-            id=str(q["id"]), expression=str(q["expression"]), label=str(q["label"]), return_data=returned
-        )
-    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-        id=str(q["id"]),
-        return_data=False,
-        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-            namespace=str(q["namespace"]),
-            metric_name=str(q["metric_name"]),
-            stat=str(q["stat"]),
-            period=SCALING_PERIOD_SECONDS,
-            dimensions=q["dimensions"],
-        ),
-    )  # type: ignore[arg-type]
 
 
 def _steps(count: int, sign: int) -> list[aws.autoscaling.PolicyStepAdjustmentArgs]:

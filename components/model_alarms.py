@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components import _metrics
 from model_server import metrics
 
-ERROR_RATE_PERIOD_SECONDS = 60
 UNHEALTHY_MINUTES = 5
 """Longer than the health check's own 100 s tolerance, so a flapping /health under load
 does not page anyone."""
@@ -85,9 +85,9 @@ class ModelAlarms(pulumi.ComponentResource):
                 # No traffic is not an error.
                 missing="notBreaching",
                 queries=[
-                    _metric("requests", "AWS/ApplicationELB", "RequestCount", tg, "Sum"),
-                    _metric("target5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", tg, "Sum"),
-                    _metric("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", tg, "Sum"),
+                    _metrics.metric("requests", "AWS/ApplicationELB", "RequestCount", tg, "Sum"),
+                    _metrics.metric("target5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", tg, "Sum"),
+                    _metrics.metric("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", tg, "Sum"),
                     {
                         "id": "rate",
                         "label": "5xx per 100 requests",
@@ -155,8 +155,10 @@ class ModelAlarms(pulumi.ComponentResource):
                 periods=3,
                 missing="notBreaching",
                 queries=[
-                    _metric("failed", metrics.NAMESPACE, metrics.FAILED, {metrics.DIMENSION_MODEL: args.model}, "Sum"),
-                    _metric(
+                    _metrics.metric(
+                        "failed", metrics.NAMESPACE, metrics.FAILED, {metrics.DIMENSION_MODEL: args.model}, "Sum"
+                    ),
+                    _metrics.metric(
                         "succeeded", metrics.NAMESPACE, metrics.SUCCEEDED, {metrics.DIMENSION_MODEL: args.model}, "Sum"
                     ),
                     {
@@ -196,9 +198,9 @@ class ModelAlarms(pulumi.ComponentResource):
                     periods=15,
                     missing="notBreaching",
                     queries=[
-                        _metric("desired", "AWS/AutoScaling", "GroupDesiredCapacity", spot, "Average"),
-                        _metric("inservice", "AWS/AutoScaling", "GroupInServiceInstances", spot, "Average"),
-                        _metric("pending", "AWS/AutoScaling", "GroupPendingInstances", spot, "Average"),
+                        _metrics.metric("desired", "AWS/AutoScaling", "GroupDesiredCapacity", spot, "Average"),
+                        _metrics.metric("inservice", "AWS/AutoScaling", "GroupInServiceInstances", spot, "Average"),
+                        _metrics.metric("pending", "AWS/AutoScaling", "GroupPendingInstances", spot, "Average"),
                         {
                             "id": "short",
                             "label": "spot instances missing",
@@ -233,10 +235,10 @@ class ModelAlarms(pulumi.ComponentResource):
         a = self._args
         kwargs: dict[str, object] = {}
         if queries is not None:
-            kwargs["metric_queries"] = [_query(q) for q in queries]
+            kwargs["metric_queries"] = [_metrics.alarm_query(q) for q in queries]
         else:
             kwargs.update(
-                namespace=namespace, metric_name=metric, dimensions=dimensions, period=ERROR_RATE_PERIOD_SECONDS
+                namespace=namespace, metric_name=metric, dimensions=dimensions, period=_metrics.PERIOD_SECONDS
             )
             if statistic:
                 kwargs["statistic"] = statistic
@@ -283,30 +285,3 @@ class ModelAlarms(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{self._name}-refresh-failed", rule=rule.name, arn=args.alarm_topic_arn, opts=self._child
         )
-
-
-def _metric(
-    id_: str, namespace: str, name: str, dimensions: dict[str, pulumi.Input[str]], stat: str
-) -> dict[str, object]:
-    return {"id": id_, "namespace": namespace, "metric_name": name, "dimensions": dimensions, "stat": stat}
-
-
-def _query(q: dict[str, object]) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
-    if "expression" in q:
-        return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-            id=str(q["id"]),
-            expression=str(q["expression"]),
-            label=str(q["label"]),
-            return_data=bool(q.get("return_data", False)),
-        )
-    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-        id=str(q["id"]),
-        return_data=False,
-        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-            namespace=str(q["namespace"]),
-            metric_name=str(q["metric_name"]),
-            stat=str(q["stat"]),
-            period=ERROR_RATE_PERIOD_SECONDS,
-            dimensions=q["dimensions"],
-        ),
-    )  # type: ignore[arg-type]
