@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import _metrics
 from model_server import metrics
 
 SPOT_PRICE_FRACTION = 0.5
@@ -23,7 +24,6 @@ SPOT_PRICE_FRACTION = 0.5
 graph is an estimate, the bill is the truth."""
 WIDGET_WIDTH = 6
 WIDGET_HEIGHT = 6
-PERIOD_SECONDS = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,7 +101,7 @@ def _widget(title: str, x: int, y: int, region: str, metrics_: list[list[Any]], 
         "properties": {
             "title": title,
             "region": region,
-            "period": PERIOD_SECONDS,
+            "period": _metrics.PERIOD_SECONDS,
             "view": "timeSeries",
             "metrics": metrics_,
             **props,
