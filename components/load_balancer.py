@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components import _policy
+from components._bucket import private_bucket
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 """TLS 1.3 and 1.2 only, AWS's recommended policy."""
@@ -173,61 +173,24 @@ class ModelLoadBalancer(pulumi.ComponentResource):
         self.register_outputs({"dns_name": self.dns_name, "listener_arn": self.listener_arn})
 
     def _access_log_bucket(self, name: str, force_destroy: bool) -> aws.s3.Bucket:
-        child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(f"{name}-access-logs", force_destroy=force_destroy, opts=child)
-        # ALB access logs support SSE-S3 only (not KMS).
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    )
-                )
-            ],
-            opts=child,
-        )
-        block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-access-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=ACCESS_LOG_RETENTION_DAYS),
-                )
-            ],
-            opts=child,
-        )
         # The region's Elastic Load Balancing account writes the logs.
         elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOptions(parent=self)).arn
-        aws.s3.BucketPolicy(
+        return private_bucket(
             f"{name}-access-logs",
-            bucket=bucket.id,
-            policy=_policy.document(
+            self,
+            force_destroy=force_destroy,
+            expiration_days=ACCESS_LOG_RETENTION_DAYS,
+            expire_prefix="",
+            allow=lambda bucket_arn: [
                 {
                     "Sid": "ElbLogDelivery",
                     "Effect": "Allow",
                     "Principal": {"AWS": elb_account},
                     "Action": "s3:PutObject",
-                    "Resource": bucket.arn.apply(lambda a: f"{a}/alb/*"),
-                },
-                _policy.deny_insecure_transport([bucket.arn, bucket.arn.apply(lambda a: f"{a}/*")]),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
+                    "Resource": bucket_arn.apply(lambda a: f"{a}/alb/*"),
+                }
+            ],
         )
-        return bucket
 
 
 @dataclass(frozen=True, kw_only=True)

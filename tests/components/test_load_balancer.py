@@ -52,18 +52,19 @@ def test_alb_is_internal_hardened_and_logs_access() -> None:
     assert alb.input("idleTimeout") == 600
     assert alb.input("accessLogs")["enabled"] is True
     assert (
-        alb.input("accessLogs")["bucket"] == plan.named("aws:s3/bucket:Bucket", "models-access-logs").outputs["bucket"]
+        alb.input("accessLogs")["bucket"]
+        == plan.named("aws:s3/bucket:Bucket", "models-access-logs-bucket").outputs["bucket"]
     )
 
 
 def test_access_log_bucket_is_encrypted_private_and_writable_by_elb_only() -> None:
     plan = plan_lb()
-    policy = json.loads(plan.named("aws:s3/bucketPolicy:BucketPolicy", "models-access-logs").input("policy"))
+    policy = json.loads(plan.named("aws:s3/bucketPolicy:BucketPolicy", "models-access-logs-policy").input("policy"))
     [allow] = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
     assert allow["Principal"] == {"AWS": "arn:aws:iam::127311923021:root"}
     assert allow["Action"] == "s3:PutObject"
     assert (
-        plan.named("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "models-access-logs").input(
+        plan.named("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "models-access-logs-public-access").input(
             "restrictPublicBuckets"
         )
         is True
