@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+import sys
+import tomllib
 from datetime import UTC, datetime
+from importlib.metadata import packages_distributions
 
 import boto3
 import pytest
@@ -12,7 +17,7 @@ from pydantic import ValidationError
 from worker_harness import MODEL, REPO
 
 from model_server import metrics
-from model_server.engines import ENGINES
+from model_server.engines import ENGINES, EngineName
 from model_server.messages import Request, Result, ResultStatus, Timings, result_key
 from model_server.queue_url import region_of
 from model_server.worker import emf
@@ -70,11 +75,11 @@ def test_result_must_have_a_response_when_succeeded() -> None:
 
 
 @pytest.mark.parametrize(("engine", "port"), [("tgi", 8080), ("vllm", 8000)])
-def test_engine_url_defaults_to_the_engine_port_on_localhost(engine: str, port: int) -> None:
+def test_engine_url_defaults_to_the_engine_port_on_localhost(engine: EngineName, port: int) -> None:
     settings = WorkerSettings(**REQUIRED, engine=engine)
 
     assert settings.resolved_engine_url == f"http://127.0.0.1:{port}"
-    assert port == ENGINES[engine].port  # type: ignore[index]
+    assert port == ENGINES[engine].port
 
 
 def test_settings_refuse_a_heartbeat_as_long_as_the_visibility_timeout() -> None:
@@ -124,7 +129,7 @@ def test_emf_splits_metrics_with_more_than_100_values_across_documents() -> None
 
     documents = emf.emf_documents(values, MODEL, "i-1", 0)
 
-    assert [len(d.get(metrics.QUEUE_WAIT, [])) for d in documents] == [100, 100, 50]
+    assert [len(d.get(metrics.QUEUE_WAIT, [])) for d in documents] == [100, 100, 50]  # type: ignore[arg-type]
     assert [metrics.SUCCEEDED in d for d in documents] == [True, False, False]
     assert all(len(json.dumps(d)) < 256 * 1024 for d in documents)
 
@@ -165,3 +170,25 @@ def test_docs_list_every_worker_setting_with_its_default() -> None:
         assert row is not None, f"WORKER_{name.upper()} is not in docs/worker.md"
         if field.default is not None and not field.is_required():
             assert f"`{field.default}`" in row, f"WORKER_{name.upper()}: default {field.default!r}"
+
+
+def _third_party_imports() -> set[str]:
+    roots: set[str] = set()
+    for path in (REPO / "model_server").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                roots.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                roots.add(node.module.split(".")[0])
+    return {r for r in roots if r not in sys.stdlib_module_names and r not in ("model_server", "__future__")}
+
+
+def test_worker_extra_lists_exactly_what_model_server_imports() -> None:
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["worker"]
+    declared = {re.split(r"[<>=!~\[ ;]", requirement)[0].lower() for requirement in extra}
+    distributions = packages_distributions()
+    # botocore comes with boto3 (same release train); importing it directly is boto3's API.
+    imported = {distributions[root][0].lower() for root in _third_party_imports()} - {"botocore"}
+
+    assert imported == declared
+    assert "pulumi" not in _third_party_imports()

@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fakes import AwsRecorder
@@ -131,9 +132,9 @@ def test_command_line_asks_a_running_worker_and_prints_the_answer(
 
 
 def test_command_line_submits_a_file_of_chat_bodies_and_prints_their_ids(
-    aws: AwsStack, client_env: dict[str, str], tmp_path: pytest.TempPathFactory
+    aws: AwsStack, client_env: dict[str, str], tmp_path: Path
 ) -> None:
-    lines = tmp_path / "requests.jsonl"  # type: ignore[operator]
+    lines = tmp_path / "requests.jsonl"
     lines.write_text(
         '{"messages": [{"role": "user", "content": "one"}], "max_tokens": 5}\n'
         + chat_request("my-id").model_dump_json()

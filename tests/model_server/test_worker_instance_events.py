@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fakes import AutoScalingStub, AwsRecorder, FakeEngine, FakeImds, eventually
+from fakes import AutoScalingStub, AwsRecorder, FakeEngine, FakeImds, eventually, unused_loopback_url
 from worker_harness import AwsStack, StartWorker, chat_request, event_time
 
 from model_server.messages import ResultStatus
@@ -160,8 +160,6 @@ def test_gets_a_new_metadata_token_when_the_old_one_is_rejected(
 
 
 def test_runs_off_ec2_and_says_so_once(aws: AwsStack, start_worker: StartWorker) -> None:
-    from fakes import unused_loopback_url
-
     worker = start_worker(WORKER_IMDS_URL=unused_loopback_url())
     aws.send(chat_request("req-1"))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fakes import UNAVAILABLE, FakeEmfAgent, FakeEngine, FakeImds, eventually
+from fakes import UNAVAILABLE, FakeEmfAgent, FakeEngine, FakeImds, eventually, tgi_error
 from worker_harness import MODEL, AwsStack, StartWorker, chat_request
 
 from model_server import metrics
@@ -89,8 +89,6 @@ def test_reports_the_engine_queue_from_its_prometheus_metrics(
 def test_counts_transient_engine_errors_and_failed_requests(
     aws: AwsStack, engine: FakeEngine, emf_agent: FakeEmfAgent, start_worker: StartWorker
 ) -> None:
-    from fakes import tgi_error
-
     engine.fail_next(UNAVAILABLE, tgi_error(422, "Input validation error"))
     start_worker(
         WORKER_EMF_ENDPOINT=emf_agent.endpoint,
