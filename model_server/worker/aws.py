@@ -8,6 +8,7 @@ the worker runs them in threads.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -158,8 +159,20 @@ class LifecycleAction:
 
 
 class AutoScaling:
+    """Built on first use: only a scale-in needs it, and a client costs ~50 ms to build."""
+
     def __init__(self, session: boto3.Session, config: Config) -> None:
-        self._autoscaling = session.client("autoscaling", config=config)
+        self._session = session
+        self._config = config
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def _autoscaling(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._session.client("autoscaling", config=self._config)
+            return self._client
 
     def heartbeat(self, action: LifecycleAction) -> None:
         self._autoscaling.record_lifecycle_action_heartbeat(
