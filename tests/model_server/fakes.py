@@ -21,6 +21,7 @@ import json
 import select
 import socket
 import socketserver
+import sys
 import threading
 import time
 import uuid
@@ -38,6 +39,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A worker killed mid-request (the chaos test) resets its connections: expected.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

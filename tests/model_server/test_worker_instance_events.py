@@ -48,7 +48,7 @@ def test_a_notice_stops_receiving_and_lets_in_flight_work_finish(
     imds: FakeImds,
     start_worker: StartWorker,
 ) -> None:
-    engine.latency = 1.0
+    engine.latency = 0.7
     worker = start_worker()
     aws.send(chat_request("req-1"))
     worker.wait_for("generation_started", id="req-1")
@@ -99,7 +99,7 @@ def test_scale_in_drains_then_completes_the_lifecycle_action(
     autoscaling: AutoScalingStub,
     start_worker: StartWorker,
 ) -> None:
-    engine.latency = 1.0
+    engine.latency = 0.7
     env = {"WORKER_LIFECYCLE_HOOK_NAME": HOOK}
     if group_from == "environment":
         env["WORKER_AUTOSCALING_GROUP_NAME"] = "group-from-env"
@@ -128,7 +128,7 @@ def test_records_lifecycle_heartbeats_while_a_long_scale_in_drain_runs(
     autoscaling: AutoScalingStub,
     start_worker: StartWorker,
 ) -> None:
-    engine.latency = 1.5
+    engine.latency = 1.2
     worker = start_worker(WORKER_LIFECYCLE_HOOK_NAME=HOOK, WORKER_LIFECYCLE_HEARTBEAT_SECONDS="0.3")
     aws.send(chat_request("req-1"))
     worker.wait_for("generation_started", id="req-1")

@@ -36,7 +36,7 @@ def _values(documents: list[dict[str, Any]], name: str) -> list[float]:
 def test_documents_declare_namespace_dimensions_and_high_resolution(
     aws: AwsStack, imds: FakeImds, emf_agent: FakeEmfAgent, start_worker: StartWorker
 ) -> None:
-    start_worker(WORKER_EMF_ENDPOINT=emf_agent.endpoint)
+    start_worker(WORKER_METRICS_INTERVAL_SECONDS="0.5", WORKER_EMF_ENDPOINT=emf_agent.endpoint)
     aws.send(*(chat_request(f"req-{i}") for i in range(3)))
     eventually(lambda: sum(_values(emf_agent.received(), metrics.SUCCEEDED)) == 3, 10, "three successes in the metrics")
 
@@ -56,17 +56,17 @@ def test_documents_declare_namespace_dimensions_and_high_resolution(
 def test_reports_in_flight_requests_and_per_request_times(
     aws: AwsStack, engine: FakeEngine, emf_agent: FakeEmfAgent, start_worker: StartWorker
 ) -> None:
-    engine.latency = 1.2
-    start_worker(WORKER_EMF_ENDPOINT=emf_agent.endpoint)
+    engine.latency = 1.0
+    start_worker(WORKER_METRICS_INTERVAL_SECONDS="0.5", WORKER_EMF_ENDPOINT=emf_agent.endpoint)
     aws.send(chat_request("req-1", max_tokens=30), chat_request("req-2", max_tokens=30))
     eventually(lambda: len(_values(emf_agent.received(), metrics.GENERATION_TIME)) == 2, 10, "two generation times")
 
     documents = emf_agent.received()
     assert max(_values(documents, metrics.IN_FLIGHT)) == 2
-    assert all(1.1 < v < 2.2 for v in _values(documents, metrics.GENERATION_TIME))
+    assert all(0.9 < v < 2.0 for v in _values(documents, metrics.GENERATION_TIME))
     assert all(0 <= v < 2.0 for v in _values(documents, metrics.QUEUE_WAIT))
-    # 60 completion tokens within a few one-second windows.
-    assert sum(_values(documents, metrics.TOKENS_PER_SECOND)) == pytest.approx(60, rel=0.3)
+    # A rate per second over 0.5 s windows: 60 completion tokens in all.
+    assert 0.5 * sum(_values(documents, metrics.TOKENS_PER_SECOND)) == pytest.approx(60, rel=0.3)
 
 
 @pytest.mark.parametrize("engine_name", ["tgi", "vllm"])
@@ -79,7 +79,9 @@ def test_reports_the_engine_queue_from_its_prometheus_metrics(
 ) -> None:
     engine.queue_metric = ENGINES[engine_name].queue_size_metric  # type: ignore[index]
     engine.reported_queue_size = 7
-    start_worker(WORKER_EMF_ENDPOINT=emf_agent.endpoint, WORKER_ENGINE=engine_name)
+    start_worker(
+        WORKER_METRICS_INTERVAL_SECONDS="0.5", WORKER_EMF_ENDPOINT=emf_agent.endpoint, WORKER_ENGINE=engine_name
+    )
 
     eventually(lambda: _values(emf_agent.received(), metrics.ENGINE_QUEUE), 5, "the engine queue size")
 

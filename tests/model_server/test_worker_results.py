@@ -61,7 +61,7 @@ def test_deletes_a_duplicate_of_a_finished_id_without_generating_again(
 def test_keeps_a_result_written_meanwhile_and_deletes_the_duplicate(
     aws: AwsStack, engine: FakeEngine, recorder: AwsRecorder, start_worker: StartWorker
 ) -> None:
-    engine.latency = 1.0
+    engine.latency = 0.6
     worker = start_worker()
     aws.send(chat_request("req-1"))
     worker.wait_for("generation_started", id="req-1")

@@ -14,7 +14,7 @@ from model_server.worker.service import SECOND_SIGNAL_EXIT_CODE
 
 
 def test_finishes_in_flight_work_then_exits_zero(aws: AwsStack, engine: FakeEngine, start_worker: StartWorker) -> None:
-    engine.latency = 1.0
+    engine.latency = 0.7
     worker = start_worker(WORKER_DRAIN_SECONDS="5")
     aws.send(chat_request("req-1"))
     worker.wait_for("generation_started", id="req-1")
@@ -31,7 +31,7 @@ def test_finishes_in_flight_work_then_exits_zero(aws: AwsStack, engine: FakeEngi
 def test_stops_receiving_on_sigterm(
     aws: AwsStack, engine: FakeEngine, recorder: AwsRecorder, start_worker: StartWorker
 ) -> None:
-    engine.latency = 1.0
+    engine.latency = 0.7
     worker = start_worker()
     aws.send(chat_request("req-1"))
     worker.wait_for("generation_started", id="req-1")
