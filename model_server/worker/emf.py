@@ -47,9 +47,10 @@ class MetricsRecorder:
     Called from the event loop and from the publishing thread, hence the lock.
     """
 
-    def __init__(self, model: str, instance_id: str) -> None:
+    def __init__(self, model: str, instance_id: str, log_group: str | None = None) -> None:
         self.model = model
         self.instance_id = instance_id
+        self.log_group = log_group
         self._lock = threading.Lock()
         self._in_flight: list[float] = []
         self._engine_queue: float | None = None
@@ -104,33 +105,32 @@ class MetricsRecorder:
 
     def documents(self, timestamp_ms: int, interval_seconds: float) -> list[dict[str, object]]:
         values = self.drain(interval_seconds)
-        return emf_documents(values, self.model, self.instance_id, timestamp_ms)
+        return emf_documents(values, self.model, self.instance_id, timestamp_ms, self.log_group)
 
 
 def emf_documents(
-    values: dict[str, list[float]], model: str, instance_id: str, timestamp_ms: int
+    values: dict[str, list[float]],
+    model: str,
+    instance_id: str,
+    timestamp_ms: int,
+    log_group: str | None = None,
 ) -> list[dict[str, object]]:
     """EMF documents carrying ``values``, split so no metric has over 100 values in one."""
     documents = []
     for chunk in _chunks(values):
+        directive = {
+            "Namespace": metrics.NAMESPACE,
+            "Dimensions": _DIMENSION_SETS,
+            "Metrics": [
+                {"Name": name, "Unit": _UNITS[name], "StorageResolution": metrics.STORAGE_RESOLUTION_SECONDS}
+                for name in chunk
+            ],
+        }
+        metadata: dict[str, object] = {"Timestamp": timestamp_ms, "CloudWatchMetrics": [directive]}
+        if log_group is not None:
+            metadata["LogGroupName"] = log_group  # read by the CloudWatch agent
         document: dict[str, object] = {
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [
-                    {
-                        "Namespace": metrics.NAMESPACE,
-                        "Dimensions": _DIMENSION_SETS,
-                        "Metrics": [
-                            {
-                                "Name": name,
-                                "Unit": _UNITS[name],
-                                "StorageResolution": metrics.STORAGE_RESOLUTION_SECONDS,
-                            }
-                            for name in chunk
-                        ],
-                    }
-                ],
-            },
+            "_aws": metadata,
             metrics.DIMENSION_MODEL: model,
             metrics.DIMENSION_INSTANCE: instance_id,
         }

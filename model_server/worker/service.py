@@ -121,7 +121,7 @@ class Worker:
             retry_max_wait_seconds=settings.engine_retry_max_wait_seconds,
         )
         self._imds = InstanceMetadata(settings.imds_url, settings.imds_token_ttl_seconds)
-        self._metrics = emf.MetricsRecorder(settings.model, socket.gethostname())
+        self._metrics = emf.MetricsRecorder(settings.model, socket.gethostname(), settings.emf_log_group)
         self._sink = emf.sink_for(settings.emf_endpoint)
 
         self._jobs: set[Job] = set()

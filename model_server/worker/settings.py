@@ -96,6 +96,9 @@ class WorkerSettings(BaseSettings):
     emf_endpoint: str = "tcp://127.0.0.1:25888"
     """Where CloudWatch Embedded Metric Format documents go: the CloudWatch agent's EMF
     listener (tcp:// or udp://), ``stdout`` where stdout is shipped (EKS), or ``off``."""
+    emf_log_group: str | None = None
+    """CloudWatch Logs group the agent writes the EMF documents to (``_aws.LogGroupName``).
+    Unset: the agent's default group, which it creates without a retention period."""
     metrics_interval_seconds: float = Field(metrics.PUBLISH_INTERVAL_SECONDS, gt=0)
     """How often metrics are published (one source: model_server.metrics)."""
     log_level: str = "INFO"

@@ -192,3 +192,13 @@ def test_worker_extra_lists_exactly_what_model_server_imports() -> None:
 
     assert imported == declared
     assert "pulumi" not in _third_party_imports()
+
+
+def test_emf_names_the_log_group_only_when_one_is_set() -> None:
+    values = {metrics.SUCCEEDED: [1.0]}
+
+    [named] = emf.emf_documents(values, MODEL, "i-1", 0, log_group="/llm-serving/dev/worker-metrics")
+    [unnamed] = emf.emf_documents(values, MODEL, "i-1", 0)
+
+    assert named["_aws"]["LogGroupName"] == "/llm-serving/dev/worker-metrics"  # type: ignore[index]
+    assert "LogGroupName" not in unnamed["_aws"]  # type: ignore[operator]
