@@ -2,7 +2,7 @@
 
 Creates: the queue, its dead-letter queue (which only this queue may use), and a policy on
 each that refuses requests not made over TLS.
-Defaults: SSE-SQS encryption; dead-letter after 3 receives; 20 s long polling; requests
+Defaults: SSE-SQS encryption; dead-letter after 5 receives; 20 s long polling; requests
 kept 4 days, dead letters 14 days (SQS's maximum, so dead letters outlive live ones).
 """
 
@@ -19,8 +19,10 @@ from components import _policy
 DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 300
 """A worker that dies mid-generation hands the message back within 5 minutes; live
 workers extend it while they generate, so long generations are not cut."""
-DEFAULT_MAX_RECEIVE_COUNT = 3
-"""AWS advises more than 1: one spot interruption must not dead-letter a good request."""
+DEFAULT_MAX_RECEIVE_COUNT = 5
+"""Every delivery counts, including the ones a worker hands back when it drains (spot
+interruption, scale-in) or after transient engine errors: 5 lets a good request survive a
+bad hour; a poison one still stops after 5 generations."""
 DEFAULT_RETENTION_SECONDS = 4 * 24 * 3600
 """SQS's default: a request waits up to 4 days for capacity."""
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600

@@ -52,16 +52,22 @@ class ResultsBucket(pulumi.ComponentResource):
 
     def write_results_policy_json(self, model: str) -> pulumi.Output[str]:
         """IAM policy for one model's worker: write and read its own results only."""
-        prefix = f"{RESULTS_PREFIX}{model}/*"
-        return _policy.document(
-            _policy.allow(
-                ["s3:PutObject", "s3:GetObject"], [self.bucket_arn.apply(lambda a: f"{a}/{prefix}")], sid="WriteResults"
-            )
-        )
+        return self._results_policy(model, ["s3:PutObject", "s3:GetObject"], "WriteResults")
 
     def read_results_policy_json(self, model: str) -> pulumi.Output[str]:
         """IAM policy for a client of one model: read its results only."""
-        prefix = f"{RESULTS_PREFIX}{model}/*"
+        return self._results_policy(model, ["s3:GetObject"], "ReadResults")
+
+    def _results_policy(self, model: str, actions: list[str], sid: str) -> pulumi.Output[str]:
+        prefix = f"{RESULTS_PREFIX}{model}/"
         return _policy.document(
-            _policy.allow(["s3:GetObject"], [self.bucket_arn.apply(lambda a: f"{a}/{prefix}")], sid="ReadResults")
+            _policy.allow(actions, [self.bucket_arn.apply(lambda a: f"{a}/{prefix}*")], sid=sid),
+            # Without ListBucket, S3 answers 403 instead of 404 for a result not written yet,
+            # and the worker could not tell a new request from a duplicate.
+            _policy.allow(
+                ["s3:ListBucket"],
+                [self.bucket_arn],
+                sid="ListOwnResults",
+                condition={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            ),
         )

@@ -217,8 +217,8 @@ class QueueConfig(Section):
     """How long a worker owns a message before SQS hands it to another one; the worker
     extends it while a generation runs, so it only matters when a worker dies."""
     max_receive_count: int = Field(request_queue.DEFAULT_MAX_RECEIVE_COUNT, ge=2, le=1000)
-    """Deliveries before a message moves to the dead-letter queue (AWS advises >= 2: one
-    unlucky spot interruption must not dead-letter a good request)."""
+    """Deliveries before a message moves to the dead-letter queue (>= 2, as AWS advises;
+    default and why: components.request_queue)."""
     retention_seconds: int = Field(
         request_queue.DEFAULT_RETENTION_SECONDS, ge=60, lt=request_queue.DEAD_LETTER_RETENTION_SECONDS
     )

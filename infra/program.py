@@ -194,7 +194,7 @@ def build_model(
             warm_pool_size=capacity.warm_pool,
             health_check_grace_seconds=model.health_check_grace_seconds,
             target_backlog_per_instance=model.target_backlog_per_instance or model.max_concurrent_requests,
-            worker_max_in_flight=model.max_concurrent_requests,
+            worker_max_in_flight=engine.worker_in_flight(model.max_concurrent_requests),
             schedule=Schedule(off_cron=schedule.off_cron, on_cron=schedule.on_cron, time_zone=schedule.time_zone)
             if schedule
             else None,

@@ -9,11 +9,17 @@ been in maintenance mode since 2025-12-11 (its README recommends vLLM or SGLang)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
 EngineName = Literal["tgi", "vllm"]
+
+WORKER_HEADROOM = 1.25
+"""In-flight requests per engine slot for engines that queue without limit: at exactly one
+request per slot the engine idles while the worker does its AWS round trips for the next
+one; 25% more kept a fake engine at 99.7% of its bound (benchmarks/worker_throughput.md)."""
 
 
 class Quantization(StrEnum):
@@ -99,11 +105,21 @@ class Engine:
     quantize_flag: str
     quantize_values: dict[Quantization, str]
     """Spelling of each supported quantization for this engine's flag."""
+    admission_limited: bool
+    """The engine answers 429 beyond its concurrency limit (TGI's --max-concurrent-requests
+    counts queued requests too). An engine that queues without limit (vLLM: --max-num-seqs
+    is only the batch) is fed more than its batch so it never idles between requests."""
     image_size_gib: int
     """Disk the unpacked image takes: the root volume is sized for it plus the weights."""
     download_entrypoint: str
     """Program in the image that downloads the weights without serving (warm-pool
     instances fetch them before they are stopped, so they start serving in about a minute)."""
+
+    def worker_in_flight(self, max_concurrent_requests: int) -> int:
+        """How many requests the queue worker keeps in flight for this engine."""
+        if self.admission_limited:
+            return max_concurrent_requests
+        return math.ceil(WORKER_HEADROOM * max_concurrent_requests)
 
     def download_args(self, settings: EngineSettings) -> list[str]:
         """Arguments of ``download_entrypoint`` that fetch the model's weights into the cache."""
@@ -183,6 +199,7 @@ TGI = Engine(
         Quantization.AWQ: "awq",
         Quantization.GPTQ: "gptq",
     },
+    admission_limited=True,
     image_size_gib=30,
     download_entrypoint="text-generation-server",
 )
@@ -210,6 +227,7 @@ VLLM = Engine(
         Quantization.AWQ: "awq",
         Quantization.GPTQ: "gptq",
     },
+    admission_limited=False,
     image_size_gib=30,
     # huggingface_hub's CLI ships in the vLLM image.
     download_entrypoint="huggingface-cli",

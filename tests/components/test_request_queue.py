@@ -29,7 +29,7 @@ def test_request_queue_has_dead_letter_queue_by_default() -> None:
     plan, captured = plan_queue()
     queue = plan.named("aws:sqs/queue:Queue", "chat-queue")
     redrive = json.loads(queue.input("redrivePolicy"))
-    assert redrive["maxReceiveCount"] == 3
+    assert redrive["maxReceiveCount"] == 5
     assert redrive["deadLetterTargetArn"] == captured["dlq_arn"]
     assert captured["dlq_arn"] != captured["arn"]
 

@@ -43,10 +43,14 @@ def test_worker_policy_writes_only_its_models_prefix() -> None:
         bucket.write_results_policy_json("chat").apply(lambda v: captured.__setitem__("p", v))
 
     run_program(program)
-    [statement] = json.loads(captured["p"])["Statement"]
-    [resource] = statement["Resource"]
+    objects, listing = json.loads(captured["p"])["Statement"]
+    [resource] = objects["Resource"]
     assert resource.startswith("arn:aws:s3:::results-bucket-") and resource.endswith("/results/chat/*")
-    assert statement["Action"] == ["s3:GetObject", "s3:PutObject"]
+    assert objects["Action"] == ["s3:GetObject", "s3:PutObject"]
+    # ListBucket, limited to the prefix: S3 answers 404 rather than 403 for a missing result.
+    assert listing["Action"] == ["s3:ListBucket"]
+    assert listing["Resource"] == [resource.removesuffix("/results/chat/*")]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["results/chat/*"]}}
 
 
 def test_token_value_is_a_secret_and_absent_from_the_plan() -> None:

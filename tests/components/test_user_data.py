@@ -163,3 +163,14 @@ def test_plan_user_data_configures_the_worker_for_its_model(prod_plan: Plan) -> 
         assert values["WORKER_LIFECYCLE_HOOK_NAME"] == TERMINATION_HOOK
         assert values["WORKER_QUEUE_URL"].startswith("https://sqs.us-east-1.amazonaws.com/123456789012/")
         assert values["WORKER_QUEUE_URL"].split("/")[-1].startswith(values["WORKER_MODEL"] + "-queue")
+
+
+def test_worker_in_flight_follows_the_engine(prod_plan: Plan) -> None:
+    in_flight = {}
+    for text in plan_user_data(prod_plan):
+        document = yaml.safe_load(text)
+        env = next(f["content"] for f in document["write_files"] if f["path"].endswith("worker.env"))
+        values = dict(line.split("=", 1) for line in env.splitlines())
+        in_flight[values["WORKER_ENGINE"]] = int(values["WORKER_MAX_IN_FLIGHT"])
+    # maxConcurrentRequests 64 for both: TGI at its admission limit, vLLM 25% above its batch.
+    assert in_flight == {"tgi": 64, "vllm": 80}

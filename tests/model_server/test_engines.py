@@ -74,3 +74,9 @@ def test_every_engine_is_pinned_and_serves_openai_chat(engine) -> None:  # type:
 
 def test_bytes_per_parameter() -> None:
     assert [q.bytes_per_parameter for q in (Quantization.NONE, Quantization.FP8, Quantization.AWQ)] == [2, 1, 0.5]
+
+
+def test_worker_keeps_an_admission_limited_engine_at_its_limit_and_feeds_a_queueing_one_more() -> None:
+    assert TGI.worker_in_flight(64) == 64
+    assert VLLM.worker_in_flight(64) == 80
+    assert VLLM.worker_in_flight(3) == 4
