@@ -30,6 +30,7 @@ import base64
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -367,7 +368,7 @@ class GpuFleet(pulumi.ComponentResource):
 
     # ------------------------------------------------------------------------ groups
 
-    def _group_common(self) -> dict[str, object]:
+    def _group_common(self) -> dict[str, Any]:
         a = self._args
         return dict(
             vpc_zone_identifiers=a.subnet_ids,
@@ -484,10 +485,10 @@ class GpuFleet(pulumi.ComponentResource):
 
     # ----------------------------------------------------------------------- scaling
 
-    def _load_queries(self, groups: Sequence[aws.autoscaling.Group]) -> list[dict[str, object]]:
+    def _load_queries(self, groups: Sequence[aws.autoscaling.Group]) -> list[dict[str, Any]]:
         """Metric math: (queue backlog + in-flight requests) per in-service instance."""
         a = self._args
-        queries: list[dict[str, object]] = [
+        queries: list[dict[str, Any]] = [
             _metrics.metric(
                 "backlog", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": a.queue_name}, "Sum"
             ),
@@ -564,12 +565,14 @@ class GpuFleet(pulumi.ComponentResource):
             treat_missing_data="notBreaching",
             metric_queries=[_metrics.alarm_query(q) for q in queries if q["id"] != "load"]
             + [
-                {
-                    "id": "waiting",
-                    "expression": "IF(n == 0, FILL(backlog, 0), 0)",
-                    "label": "queued with nothing in service",
-                    "return_data": True,
-                }
+                _metrics.alarm_query(
+                    {
+                        "id": "waiting",
+                        "expression": "IF(n == 0, FILL(backlog, 0), 0)",
+                        "label": "queued with nothing in service",
+                        "return_data": True,
+                    }
+                )
             ],
             alarm_actions=[wake.arn],
             opts=self._child,
@@ -577,7 +580,7 @@ class GpuFleet(pulumi.ComponentResource):
 
     def _spot_fallback(self, spot: aws.autoscaling.Group) -> None:
         a, od = self._args, self.on_demand_group
-        queries = [
+        queries: list[dict[str, Any]] = [
             _metrics.metric(
                 "spot_desired",
                 "AWS/AutoScaling",
@@ -657,7 +660,11 @@ class GpuFleet(pulumi.ComponentResource):
                 # Missing group metrics mean nothing is known to be short.
                 treat_missing_data="notBreaching",
                 metric_queries=[_metrics.alarm_query(q) for q in queries]
-                + [{"id": "uncovered", "expression": expression, "label": description, "return_data": True}],
+                + [
+                    _metrics.alarm_query(
+                        {"id": "uncovered", "expression": expression, "label": description, "return_data": True}
+                    )
+                ],
                 alarm_actions=[policy.arn],
                 opts=self._child,
             )
@@ -740,7 +747,7 @@ def _ecr_repository_arn(image: str) -> str:
 
 
 def _target_tracking_query(
-    q: Mapping[str, object], returned: bool
+    q: Mapping[str, Any], returned: bool
 ) -> aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs:
     if "expression" in q:
         return aws.autoscaling.PolicyTargetTrackingConfigurationCustomizedMetricSpecificationMetricArgs(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -225,7 +226,7 @@ class ModelAlarms(pulumi.ComponentResource):
         missing: str,
         name: str | None = None,
         comparison: str = "GreaterThanOrEqualToThreshold",
-        queries: list[dict[str, object]] | None = None,
+        queries: list[dict[str, Any]] | None = None,
         namespace: str | None = None,
         metric: str | None = None,
         dimensions: dict[str, pulumi.Input[str]] | None = None,
@@ -233,7 +234,7 @@ class ModelAlarms(pulumi.ComponentResource):
         extended_statistic: str | None = None,
     ) -> aws.cloudwatch.MetricAlarm:
         a = self._args
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         if queries is not None:
             kwargs["metric_queries"] = [_metrics.alarm_query(q) for q in queries]
         else:

@@ -10,6 +10,7 @@ Defaults: 2 AZs, one NAT gateway, every interface endpoint, flow logs of rejects
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections.abc import Sequence
@@ -120,7 +121,7 @@ class Network(pulumi.ComponentResource):
         public_cidrs, private_cidrs = _subnet_cidrs(args.cidr, count)
         public, private = [], []
         for i in range(count):
-            az = azs.apply(lambda names, i=i: _zone(names, i))
+            az = azs.apply(functools.partial(_zone, index=i))
             public.append(
                 aws.ec2.Subnet(
                     f"{name}-public-{i}",
@@ -225,7 +226,7 @@ class Network(pulumi.ComponentResource):
                 f"{name}-s3",
                 vpc_id=self.vpc_id,
                 vpc_endpoint_type="Gateway",
-                service_name=region.apply(lambda r: f"com.amazonaws.{r}.s3"),
+                service_name=region.apply(functools.partial(_service_name, service="s3")),
                 route_table_ids=[rt.id for rt in private_route_tables],
                 opts=child,
             )
@@ -252,11 +253,15 @@ class Network(pulumi.ComponentResource):
                 vpc_id=self.vpc_id,
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
-                service_name=region.apply(lambda r, s=service: f"com.amazonaws.{r}.{s}"),
+                service_name=region.apply(functools.partial(_service_name, service=service)),
                 subnet_ids=self.private_subnet_ids,
                 security_group_ids=[sg.id],
                 opts=child,
             )
+
+
+def _service_name(region: str, service: str) -> str:
+    return f"com.amazonaws.{region}.{service}"
 
 
 def _zone(names: list[str], index: int) -> str:

@@ -457,7 +457,11 @@ def run_program(
     settings.SETTINGS.outputs = set()
     set_all_config(values, secret_keys or [])
     try:
-        _sync_await(run_pulumi_func(program))
+
+        def run() -> None:
+            program()
+
+        _sync_await(run_pulumi_func(run))
         outputs = _stack_outputs()
     finally:
         set_all_config({}, [])

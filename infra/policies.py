@@ -14,6 +14,7 @@ Every message says what to change.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -75,7 +76,7 @@ def _known(value: Any) -> bool:
     return value is not None and not (isinstance(value, str) and value.startswith("04da6b54-"))
 
 
-def _statements(document: Any) -> list[dict[str, Any]]:
+def _statements(document: Any) -> list[Mapping[str, Any]]:
     if isinstance(document, str):
         try:
             document = json.loads(document)
@@ -470,7 +471,7 @@ def _production_relaxations(resources: Sequence[PolicyResource]) -> Iterable[tup
         retention = r.props.get("retentionInDays")
         if (
             r.resource_type == "aws:cloudwatch/logGroup:LogGroup"
-            and _known(retention)
+            and isinstance(retention, int)
             and retention < MIN_LOG_RETENTION_DAYS_PRODUCTION
         ):
             yield f"keep production logs at least {MIN_LOG_RETENTION_DAYS_PRODUCTION} days (is {retention})", r.urn
@@ -685,10 +686,15 @@ def evaluate(
         if isinstance(policy, ResourceValidationPolicy):
             for r in custom:
                 args = ResourceValidationArgs(r.type, views[r.urn].props, r.urn, r.name, views[r.urn].opts, None)
-                policy.validate(args, lambda m, u, _u=r.urn: report(m, u, _default=_u))
+                policy.validate(args, functools.partial(_report_on, report, r.urn))
         else:
             policy.validate(StackValidationArgs(list(views.values())), lambda m, u: report(m, u))
     return findings
+
+
+def _report_on(report: Callable[..., None], resource_urn: str, message: str, urn: str | None) -> None:
+    """A resource rule's violation, recorded against the resource being validated."""
+    report(message, urn, _default=resource_urn)
 
 
 def _plain(value: Any) -> Any:

@@ -145,7 +145,7 @@ def build_model(
     topic: AlarmTopic,
     balancer: ModelLoadBalancer,
     priority: int,
-) -> dict[str, object]:
+) -> tuple[dict[str, object], DashboardModel]:
     """One model: its queue, route, fleet and alarms."""
     engine = ENGINES[model.engine]
     prefix = name_prefix(name)
