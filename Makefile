@@ -41,8 +41,9 @@ plan: $(STAMP) ## the offline plan of the dev stack
 test: $(STAMP) system-tools ## the whole test suite
 	$(VENV)/bin/pytest
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff and mypy, clean
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf .tools $(VENV)
