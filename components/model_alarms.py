@@ -50,8 +50,10 @@ class ModelAlarmsArgs:
     name_prefix: str
     """``llm-<stack>-<model>-``: alarm names start with it."""
     alarm_topic_arn: pulumi.Input[str]
-    load_balancer_arn_suffix: pulumi.Input[str]
-    target_group_arn_suffix: pulumi.Input[str]
+    load_balancer_arn_suffix: pulumi.Input[str] | None
+    """With the target group: the synchronous path's dimensions. None for a backend that
+    serves without this load balancer (SageMaker, EKS): those alarms are then left out."""
+    target_group_arn_suffix: pulumi.Input[str] | None
     queue_name: pulumi.Input[str]
     dead_letter_queue_name: pulumi.Input[str]
     group_names: pulumi.Input[Sequence[str]] = ()
@@ -74,56 +76,11 @@ class ModelAlarms(pulumi.ComponentResource):
         self._name, self._args = name, args
         self._child = pulumi.ResourceOptions(parent=self)
         names = alarm_names(args.name_prefix)
-        tg = {"LoadBalancer": args.load_balancer_arn_suffix, "TargetGroup": args.target_group_arn_suffix}
-        alarms = [
-            self._alarm(
-                "errors",
-                name=names["errors"],
-                description=f"{args.model}: more than {args.error_rate_threshold_percent:g}% of "
-                "requests end in 5xx (engine errors or no healthy target)",
-                threshold=args.error_rate_threshold_percent,
-                periods=3,
-                # No traffic is not an error.
-                missing="notBreaching",
-                queries=[
-                    _metrics.metric("requests", "AWS/ApplicationELB", "RequestCount", tg, "Sum"),
-                    _metrics.metric("target5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", tg, "Sum"),
-                    _metrics.metric("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", tg, "Sum"),
-                    {
-                        "id": "rate",
-                        "label": "5xx per 100 requests",
-                        "return_data": True,
-                        "expression": (
-                            "100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / IF(FILL(requests, 0) > 0, requests, 1)"
-                        ),
-                    },
-                ],
-            ),
-            self._alarm(
-                "latency",
-                name=names["latency"],
-                description=f"{args.model}: p95 response time above {args.latency_objective_seconds:g} s",
-                threshold=args.latency_objective_seconds,
-                periods=5,
-                missing="notBreaching",
-                namespace="AWS/ApplicationELB",
-                metric="TargetResponseTime",
-                dimensions=tg,
-                extended_statistic="p95",
-            ),
-            self._alarm(
-                "unhealthy",
-                name=names["unhealthy"],
-                description=f"{args.model}: a target has failed health checks for {UNHEALTHY_MINUTES} minutes",
-                threshold=1,
-                periods=UNHEALTHY_MINUTES,
-                # No targets registered (scaled to zero): nothing is unhealthy.
-                missing="notBreaching",
-                namespace="AWS/ApplicationELB",
-                metric="UnHealthyHostCount",
-                dimensions=tg,
-                statistic="Maximum",
-            ),
+        tg = None
+        if args.load_balancer_arn_suffix is not None and args.target_group_arn_suffix is not None:
+            tg = {"LoadBalancer": args.load_balancer_arn_suffix, "TargetGroup": args.target_group_arn_suffix}
+        alarms = self._target_group_alarms(names, tg) if tg is not None else []
+        alarms += [
             self._alarm(
                 "queue-age",
                 description=f"{args.model}: a queued request has waited more than {args.queue_age_objective_seconds} s",
@@ -172,7 +129,7 @@ class ModelAlarms(pulumi.ComponentResource):
                 ],
             ),
         ]
-        if args.min_healthy_hosts > 0:
+        if args.min_healthy_hosts > 0 and tg is not None:
             alarms.append(
                 self._alarm(
                     "too-few-healthy",
@@ -212,9 +169,65 @@ class ModelAlarms(pulumi.ComponentResource):
                 )
             )
         self._refresh_events(args)
-        self.rollback_alarm_names = list(names.values())
+        self.rollback_alarm_names = list(names.values()) if tg is not None else []
         self.alarm_arns = pulumi.Output.all(*[a.arn for a in alarms])
         self.register_outputs({"alarm_arns": self.alarm_arns})
+
+    def _target_group_alarms(
+        self, names: dict[str, str], tg: dict[str, pulumi.Input[str]]
+    ) -> list[aws.cloudwatch.MetricAlarm]:
+        """What users of the synchronous path feel: errors, latency, unhealthy targets."""
+        args = self._args
+        return [
+            self._alarm(
+                "errors",
+                name=names["errors"],
+                description=f"{args.model}: more than {args.error_rate_threshold_percent:g}% of "
+                "requests end in 5xx (engine errors or no healthy target)",
+                threshold=args.error_rate_threshold_percent,
+                periods=3,
+                # No traffic is not an error.
+                missing="notBreaching",
+                queries=[
+                    _metrics.metric("requests", "AWS/ApplicationELB", "RequestCount", tg, "Sum"),
+                    _metrics.metric("target5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", tg, "Sum"),
+                    _metrics.metric("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", tg, "Sum"),
+                    {
+                        "id": "rate",
+                        "label": "5xx per 100 requests",
+                        "return_data": True,
+                        "expression": (
+                            "100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / IF(FILL(requests, 0) > 0, requests, 1)"
+                        ),
+                    },
+                ],
+            ),
+            self._alarm(
+                "latency",
+                name=names["latency"],
+                description=f"{args.model}: p95 response time above {args.latency_objective_seconds:g} s",
+                threshold=args.latency_objective_seconds,
+                periods=5,
+                missing="notBreaching",
+                namespace="AWS/ApplicationELB",
+                metric="TargetResponseTime",
+                dimensions=tg,
+                extended_statistic="p95",
+            ),
+            self._alarm(
+                "unhealthy",
+                name=names["unhealthy"],
+                description=f"{args.model}: a target has failed health checks for {UNHEALTHY_MINUTES} minutes",
+                threshold=1,
+                periods=UNHEALTHY_MINUTES,
+                # No targets registered (scaled to zero): nothing is unhealthy.
+                missing="notBreaching",
+                namespace="AWS/ApplicationELB",
+                metric="UnHealthyHostCount",
+                dimensions=tg,
+                statistic="Maximum",
+            ),
+        ]
 
     def _alarm(
         self,

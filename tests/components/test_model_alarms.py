@@ -117,3 +117,27 @@ def test_dashboard_has_a_row_per_model_with_cost(prod_plan: Plan) -> None:
     assert expression == "FILL(i0, 0) * 1.861 + FILL(i1, 0) * 0.9305"
     spot = prod_plan.named("aws:autoscaling/group:Group", "chat-spot").outputs["name"]
     assert any(spot in m for w in widgets for m in w["properties"]["metrics"] if isinstance(m, list))
+
+
+def test_a_backend_without_the_load_balancer_keeps_its_queue_and_worker_alarms() -> None:
+    from components.model_alarms import ModelAlarms, ModelAlarmsArgs
+    from infra.plan import run_program
+
+    def program() -> None:
+        ModelAlarms(
+            "chat",
+            ModelAlarmsArgs(
+                model="chat",
+                name_prefix="llm-test-chat-",
+                alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:t",
+                load_balancer_arn_suffix=None,
+                target_group_arn_suffix=None,
+                queue_name="q",
+                dead_letter_queue_name="dlq",
+                min_healthy_hosts=2,
+            ),
+        )
+
+    plan = run_program(program)
+    names = sorted(r.name for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"))
+    assert names == ["chat-dead-letters", "chat-failed-results", "chat-queue-age"]
