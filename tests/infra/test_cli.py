@@ -86,6 +86,7 @@ def test_plan_mermaid_is_a_fenced_flowchart() -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "```mermaid" and lines[1] == "flowchart LR" and lines[-1] == "```"
     assert 'subgraph model0["model chat"]' in result.stdout
+    assert "-->|uses|" in result.stdout
 
 
 def test_unknown_stack_exits_2() -> None:
