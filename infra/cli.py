@@ -9,10 +9,13 @@ import shutil
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:  # the plan imports pulumi: only load it for the commands that need it
+    from infra.plan import Plan
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -73,10 +76,11 @@ def plan(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-def offline_mermaid(result: object) -> str:
+def offline_mermaid(result: Plan) -> str:
+    """The diagram fenced for Markdown, ready for a pull-request comment."""
     from infra.render import mermaid
 
-    return "```mermaid\n" + mermaid(result) + "```\n"  # type: ignore[arg-type]
+    return "```mermaid\n" + mermaid(result) + "```\n"
 
 
 def _automation_stack(stack: str, project_dir: Path | None):  # type: ignore[no-untyped-def]
