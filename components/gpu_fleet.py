@@ -540,9 +540,12 @@ class GpuFleet(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
-        if a.min_size > 0 and scaled is self.spot_group and a.on_demand_base > 0:
-            return  # the fleet never reaches zero: no wake-up needed
-        # Target tracking multiplies current capacity: from zero it needs a first instance.
+        scaled_min = max(0, a.min_size - a.on_demand_base) if scaled is self.spot_group else a.min_size
+        if scaled_min > 0:
+            return  # the scaled group never reaches zero: target tracking has capacity to multiply
+        # Target tracking multiplies the group's current capacity, so from zero it needs a
+        # first instance: when anything is queued and nothing serves, or the instances that
+        # serve (the on-demand base) are loaded past the target.
         wake = aws.autoscaling.Policy(
             f"{self._name}-wake",
             autoscaling_group_name=scaled.name,
@@ -554,25 +557,37 @@ class GpuFleet(pulumi.ComponentResource):
             ],
             opts=self._child,
         )
+        target = f"{a.target_backlog_per_instance:g}"
         aws.cloudwatch.MetricAlarm(
             f"{self._name}-wake",
-            alarm_description=f"{a.model}: requests are queued and no instance is in service",
+            alarm_description=f"{a.model}: work is waiting and the scaled group has no instance",
             comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=1,
             evaluation_periods=1,
             datapoints_to_alarm=1,
             # No data means no queue metrics yet: nothing to wake up for.
             treat_missing_data="notBreaching",
-            metric_queries=[_metrics.alarm_query(q) for q in queries if q["id"] != "load"]
+            metric_queries=[_metrics.alarm_query(q) for q in queries]
             + [
                 _metrics.alarm_query(
+                    _metrics.metric(
+                        "scaled",
+                        "AWS/AutoScaling",
+                        "GroupDesiredCapacity",
+                        {"AutoScalingGroupName": scaled.name},
+                        "Maximum",
+                    )
+                ),
+                _metrics.alarm_query(
                     {
-                        "id": "waiting",
-                        "expression": "IF(n == 0, FILL(backlog, 0), 0)",
-                        "label": "queued with nothing in service",
+                        "id": "wake",
+                        "expression": (
+                            f"IF(FILL(scaled, 0) == 0 AND ((n == 0 AND FILL(backlog, 0) > 0) OR load > {target}), 1, 0)"
+                        ),
+                        "label": "work waiting, scaled group at zero",
                         "return_data": True,
                     }
-                )
+                ),
             ],
             alarm_actions=[wake.arn],
             opts=self._child,

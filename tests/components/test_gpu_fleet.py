@@ -244,7 +244,12 @@ def test_all_on_demand_fleet_has_one_group_that_scales() -> None:
 def test_scale_to_zero_adds_a_wake_up_policy_on_queued_requests(fleet: Plan) -> None:
     wake = fleet.named("aws:cloudwatch/metricAlarm:MetricAlarm", "chat-wake")
     [returned] = [q for q in wake.input("metricQueries") if q.get("returnData")]
-    assert returned["expression"] == "IF(n == 0, FILL(backlog, 0), 0)"
+    assert returned["expression"] == (
+        "IF(FILL(scaled, 0) == 0 AND ((n == 0 AND FILL(backlog, 0) > 0) OR load > 64), 1, 0)"
+    )
+    [scaled] = [q for q in wake.input("metricQueries") if q["id"] == "scaled"]
+    spot = next(n for n in fleet.outputs["groups"] if n.startswith("llm-test-chat-spot-"))
+    assert scaled["metric"]["dimensions"] == {"AutoScalingGroupName": spot}
     assert fleet.named("aws:autoscaling/policy:Policy", "chat-wake").input("policyType") == "StepScaling"
 
 
@@ -283,3 +288,8 @@ def test_instances_admit_the_engine_port_from_the_load_balancer_only(fleet: Plan
 def test_args_refuse_a_warm_pool_the_on_demand_group_cannot_hold() -> None:
     with pytest.raises(ValueError, match="warm_pool_size"):
         fleet_args(on_demand_base=0, on_demand_fallback_max=1, warm_pool_size=2)
+
+
+def test_no_wake_up_when_the_scaled_group_never_reaches_zero() -> None:
+    plan = plan_fleet(min_size=3, on_demand_base=1, warm_pool_size=0)
+    assert "chat-wake" not in {r.name for r in plan.resources}
