@@ -39,3 +39,24 @@ def alarm_query(q: Mapping[str, object]) -> aws.cloudwatch.MetricAlarmMetricQuer
             dimensions=q["dimensions"],  # type: ignore[arg-type]
         ),
     )
+
+
+def group_metric(id_: str, name: str, group_name: pulumi.Input[str], stat: str = "Average") -> dict[str, object]:
+    """An Auto Scaling group metric (the group must enable it in ``enabled_metrics``)."""
+    return metric(id_, "AWS/AutoScaling", name, {"AutoScalingGroupName": group_name}, stat)
+
+
+def spot_shortfall(id_: str, spot_group_name: pulumi.Input[str]) -> list[dict[str, object]]:
+    """Instances the spot group wants but has neither running nor launching: what the
+    on-demand fallback covers and what the shortfall alarm reports. The expression is
+    ``id_``; its inputs are ``<id_>_desired``, ``<id_>_inservice``, ``<id_>_pending``."""
+    return [
+        group_metric(f"{id_}_desired", "GroupDesiredCapacity", spot_group_name),
+        group_metric(f"{id_}_inservice", "GroupInServiceInstances", spot_group_name),
+        group_metric(f"{id_}_pending", "GroupPendingInstances", spot_group_name),
+        {
+            "id": id_,
+            "label": "spot desired but not running",
+            "expression": f"MAX([FILL({id_}_desired, 0) - FILL({id_}_inservice, 0) - FILL({id_}_pending, 0), 0])",
+        },
+    ]

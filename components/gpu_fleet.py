@@ -37,7 +37,8 @@ import pulumi_aws as aws
 
 from components import _metrics, _policy, user_data
 from model_server import metrics
-from model_server.engines import Engine
+from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, Engine
+from model_server.worker.settings import WorkerSettings
 
 GPU_AMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
 """AWS's Deep Learning Base AMI (Amazon Linux 2023): NVIDIA driver, Docker and the NVIDIA
@@ -58,8 +59,11 @@ DOWNLOAD_SECONDS_PER_GB = 10.0
 LOAD_SECONDS_PER_GB = 1.0
 WARMUP_SECONDS = 60
 
-TERMINATION_HOOK_HEARTBEAT_SECONDS = 300
-"""Longest the worker may drain on scale-in before the instance goes anyway."""
+WORKER_DRAIN_SECONDS = int(WorkerSettings.model_fields["drain_seconds"].default)
+"""The worker's own drain budget (model_server.worker.settings): under the spot notice."""
+TERMINATION_HOOK_HEARTBEAT_SECONDS = int(WorkerSettings.model_fields["lifecycle_drain_seconds"].default)
+"""Longest the worker may drain on scale-in before the instance goes anyway: the worker's
+scale-in drain budget, which it keeps alive with lifecycle heartbeats."""
 SHORTFALL_MINUTES = 5
 """Spot short this long before on-demand fills in: a few minutes rides out a slow launch."""
 RECOVERY_MINUTES = 10
@@ -123,10 +127,10 @@ class GpuFleetArgs:
     warm_pool_size: int = 0
     health_check_grace_seconds: int | None = None
     """None derives it from the weights and the image (``estimate_load_seconds``)."""
-    target_backlog_per_instance: float = 64
+    target_backlog_per_instance: float = DEFAULT_MAX_CONCURRENT_REQUESTS
     """Queue backlog plus in-flight requests one instance should carry."""
-    worker_max_in_flight: int = 64
-    worker_drain_seconds: int = 100
+    worker_max_in_flight: int = DEFAULT_MAX_CONCURRENT_REQUESTS
+    worker_drain_seconds: int = WORKER_DRAIN_SECONDS
     """Under the 2-minute spot notice, so interrupted work is released in time."""
     schedule: Schedule | None = None
     refresh_rollback_alarm_names: pulumi.Input[Sequence[str]] = ()
@@ -498,15 +502,7 @@ class GpuFleet(pulumi.ComponentResource):
         ]
         names = []
         for i, group in enumerate(groups):
-            queries.append(
-                _metrics.metric(
-                    f"g{i}",
-                    "AWS/AutoScaling",
-                    "GroupInServiceInstances",
-                    {"AutoScalingGroupName": group.name},
-                    "Average",
-                )
-            )
+            queries.append(_metrics.group_metric(f"g{i}", "GroupInServiceInstances", group.name))
             names.append(f"FILL(g{i}, 0)")
         queries.append({"id": "n", "expression": " + ".join(names), "label": "in-service instances"})
         queries.append(
@@ -570,13 +566,7 @@ class GpuFleet(pulumi.ComponentResource):
             metric_queries=[_metrics.alarm_query(q) for q in queries]
             + [
                 _metrics.alarm_query(
-                    _metrics.metric(
-                        "scaled",
-                        "AWS/AutoScaling",
-                        "GroupDesiredCapacity",
-                        {"AutoScalingGroupName": scaled.name},
-                        "Maximum",
-                    )
+                    _metrics.group_metric("scaled", "GroupDesiredCapacity", scaled.name, stat="Maximum")
                 ),
                 _metrics.alarm_query(
                     {
@@ -596,35 +586,8 @@ class GpuFleet(pulumi.ComponentResource):
     def _spot_fallback(self, spot: aws.autoscaling.Group) -> None:
         a, od = self._args, self.on_demand_group
         queries: list[dict[str, Any]] = [
-            _metrics.metric(
-                "spot_desired",
-                "AWS/AutoScaling",
-                "GroupDesiredCapacity",
-                {"AutoScalingGroupName": spot.name},
-                "Average",
-            ),
-            _metrics.metric(
-                "spot_inservice",
-                "AWS/AutoScaling",
-                "GroupInServiceInstances",
-                {"AutoScalingGroupName": spot.name},
-                "Average",
-            ),
-            _metrics.metric(
-                "spot_pending",
-                "AWS/AutoScaling",
-                "GroupPendingInstances",
-                {"AutoScalingGroupName": spot.name},
-                "Average",
-            ),
-            _metrics.metric(
-                "od_desired", "AWS/AutoScaling", "GroupDesiredCapacity", {"AutoScalingGroupName": od.name}, "Average"
-            ),
-            {
-                "id": "shortfall",
-                "label": "spot desired but not running",
-                "expression": "MAX([FILL(spot_desired, 0) - FILL(spot_inservice, 0) - FILL(spot_pending, 0), 0])",
-            },
+            *_metrics.spot_shortfall("shortfall", spot.name),
+            _metrics.group_metric("od_desired", "GroupDesiredCapacity", od.name),
             {
                 "id": "cover",
                 "label": "on-demand above its base",

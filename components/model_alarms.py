@@ -146,7 +146,7 @@ class ModelAlarms(pulumi.ComponentResource):
                 )
             )
         if args.spot_group_name is not None:
-            spot = {"AutoScalingGroupName": args.spot_group_name}
+            *inputs, shortfall = _metrics.spot_shortfall("short", args.spot_group_name)
             alarms.append(
                 self._alarm(
                     "spot-shortfall",
@@ -155,17 +155,8 @@ class ModelAlarms(pulumi.ComponentResource):
                     threshold=1,
                     periods=15,
                     missing="notBreaching",
-                    queries=[
-                        _metrics.metric("desired", "AWS/AutoScaling", "GroupDesiredCapacity", spot, "Average"),
-                        _metrics.metric("inservice", "AWS/AutoScaling", "GroupInServiceInstances", spot, "Average"),
-                        _metrics.metric("pending", "AWS/AutoScaling", "GroupPendingInstances", spot, "Average"),
-                        {
-                            "id": "short",
-                            "label": "spot instances missing",
-                            "return_data": True,
-                            "expression": "FILL(desired, 0) - FILL(inservice, 0) - FILL(pending, 0)",
-                        },
-                    ],
+                    # The same shortfall the fleet's fallback acts on (components/_metrics.py).
+                    queries=[*inputs, {**shortfall, "return_data": True}],
                 )
             )
         self._refresh_events(args)

@@ -347,11 +347,6 @@ def shell_scripts() -> dict[str, str]:
     return {BOOT_SCRIPT_PATH: BOOT_SCRIPT, RUN_ENGINE_PATH: RUN_ENGINE, RUN_WORKER_PATH: RUN_WORKER}
 
 
-def quoted(args: Sequence[str]) -> str:
-    """Arguments as one shell-quoted line (for documentation and logs)."""
-    return " ".join(shlex.quote(a) for a in args)
-
-
 class _LiteralDumper(yaml.SafeDumper):
     """Writes multi-line strings as literal blocks, so the scripts stay readable."""
 

@@ -31,9 +31,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components import network, request_queue, results_bucket
+from components import load_balancer, network, request_queue, results_bucket
 from infra import catalog
-from model_server.engines import ENGINES, EngineName, EngineSettings, Quantization
+from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, ENGINES, EngineName, EngineSettings, Quantization
 
 NAMESPACE = "llm-serving"
 HUGGING_FACE_TOKEN_KEY = "huggingFaceToken"
@@ -142,7 +142,7 @@ class LoadBalancerConfig(Section):
     certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+$")
     """ACM certificate for the HTTPS listener; without one the listener is plain HTTP
     (refused for production stacks)."""
-    idle_timeout_seconds: int = Field(600, ge=300, le=4000)
+    idle_timeout_seconds: int = Field(load_balancer.DEFAULT_IDLE_TIMEOUT_SECONDS, ge=300, le=4000)
     """Streamed generations hold a connection open; AWS's 60 s default cuts them."""
 
     @model_validator(mode="after")
@@ -259,7 +259,7 @@ class ModelConfig(Section):
     """Longest prompt the engine accepts; longer requests fail at once, never retried."""
     max_total_tokens: int = Field(8192, ge=2)
     """Prompt plus completion: bounds the KV cache per request."""
-    max_concurrent_requests: int = Field(64, ge=1, le=4096)
+    max_concurrent_requests: int = Field(DEFAULT_MAX_CONCURRENT_REQUESTS, ge=1, le=4096)
     """Requests the engine batches at once; more get HTTP 429 and are retried."""
     queue: QueueConfig = QueueConfig()
     """The model's request queue and its dead-letter queue."""

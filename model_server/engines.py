@@ -57,6 +57,11 @@ _BYTES_PER_PARAMETER: dict[Quantization, float] = {
 }
 
 
+DEFAULT_MAX_CONCURRENT_REQUESTS = 64
+"""Requests one engine takes at once: enough to batch an 8B model well on one GPU, few
+enough that a request's wait stays short. TGI's own default (128) queues more."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class EngineSettings:
     """What the container arguments are derived from (one model on one instance type)."""
