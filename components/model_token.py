@@ -22,7 +22,8 @@ class ModelTokenArgs:
     """The token, as a Pulumi secret. None creates an empty secret that you can fill with
     ``aws secretsmanager put-secret-value`` (public models need no token)."""
     recovery_window_days: int = 7
-    """Days a deleted secret can be restored: the shortest AWS allows, for quick re-creates."""
+    """Days a deleted secret can be restored: the shortest window AWS offers (0 would delete it
+    at once, with no way back), so a stack can be re-created soon after a destroy."""
 
 
 class ModelToken(pulumi.ComponentResource):
