@@ -1,4 +1,5 @@
-"""CloudWatch metric queries as data, shared by scaling policies, alarms and the dashboard."""
+"""CloudWatch metric queries as data, shared by scaling policies, alarms and the dashboard,
+and the dimension sets AWS publishes each metric under."""
 
 from __future__ import annotations
 
@@ -7,14 +8,99 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_aws as aws
 
+from model_server import metrics as worker_metrics
+
 PERIOD_SECONDS = 60
 """One minute: SQS, ALB and Auto Scaling group metrics arrive once a minute."""
+
+_ALB_ANY = (
+    frozenset({"LoadBalancer"}),
+    frozenset({"LoadBalancer", "AvailabilityZone"}),
+    frozenset({"LoadBalancer", "TargetGroup"}),
+    frozenset({"LoadBalancer", "TargetGroup", "AvailabilityZone"}),
+)
+_ALB_TARGET_GROUP = (
+    frozenset({"LoadBalancer", "TargetGroup"}),
+    frozenset({"LoadBalancer", "TargetGroup", "AvailabilityZone"}),
+)
+_ALB_LOAD_BALANCER = (frozenset({"LoadBalancer"}), frozenset({"LoadBalancer", "AvailabilityZone"}))
+_QUEUE = (frozenset({"QueueName"}),)
+_GROUP = (frozenset({"AutoScalingGroupName"}),)
+_WORKER = (
+    frozenset({worker_metrics.DIMENSION_MODEL}),
+    frozenset({worker_metrics.DIMENSION_MODEL, worker_metrics.DIMENSION_INSTANCE}),
+)
+
+PUBLISHED_DIMENSIONS: Mapping[tuple[str, str], tuple[frozenset[str], ...]] = {
+    # A metric queried under a dimension set AWS does not publish it under has no data: an
+    # alarm on it never fires (docs/reference.md#cloudwatch-alarms-and-metrics; AWS, "CloudWatch
+    # metrics for your Application Load Balancer", "Available CloudWatch metrics for Amazon SQS",
+    # "Amazon CloudWatch metrics for Amazon EC2 Auto Scaling").
+    ("AWS/ApplicationELB", "RequestCount"): _ALB_ANY,
+    ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"): _ALB_ANY,
+    ("AWS/ApplicationELB", "TargetResponseTime"): _ALB_ANY,
+    ("AWS/ApplicationELB", "TargetConnectionErrorCount"): _ALB_ANY,
+    ("AWS/ApplicationELB", "HealthyHostCount"): _ALB_TARGET_GROUP,
+    ("AWS/ApplicationELB", "UnHealthyHostCount"): _ALB_TARGET_GROUP,
+    # Errors the load balancer itself answers (502, 503, 504) are counted per load balancer
+    # only, never per target group.
+    ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count"): _ALB_LOAD_BALANCER,
+    **{
+        ("AWS/SQS", name): _QUEUE
+        for name in (
+            "ApproximateNumberOfMessagesVisible",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateAgeOfOldestMessage",
+            "NumberOfMessagesReceived",
+            "NumberOfMessagesSent",
+        )
+    },
+    **{
+        ("AWS/AutoScaling", name): _GROUP
+        for name in (
+            "GroupDesiredCapacity",
+            "GroupInServiceInstances",
+            "GroupPendingInstances",
+            "GroupTotalInstances",
+            "GroupTerminatingInstances",
+            "WarmPoolWarmedCapacity",
+        )
+    },
+    **{
+        (worker_metrics.NAMESPACE, name): _WORKER
+        for name in (
+            worker_metrics.IN_FLIGHT,
+            worker_metrics.ENGINE_QUEUE,
+            worker_metrics.TOKENS_PER_SECOND,
+            worker_metrics.QUEUE_WAIT,
+            worker_metrics.GENERATION_TIME,
+            worker_metrics.SUCCEEDED,
+            worker_metrics.FAILED,
+            worker_metrics.ENGINE_ERRORS,
+        )
+    },
+}
+
+
+def unpublished(namespace: str, name: str, dimension_names: frozenset[str]) -> str | None:
+    """Why ``name`` has no data under these dimensions, or None when AWS publishes it so."""
+    published = PUBLISHED_DIMENSIONS.get((namespace, name))
+    if published is None:
+        return f"{namespace} {name} is not in the table of published metrics (components/_metrics.py)"
+    if dimension_names not in published:
+        sets = " or ".join("{" + ", ".join(sorted(s)) + "}" for s in published)
+        return f"{namespace} {name} is published per {sets}, not per {{{', '.join(sorted(dimension_names))}}}"
+    return None
 
 
 def metric(
     id_: str, namespace: str, name: str, dimensions: Mapping[str, pulumi.Input[str]], stat: str
 ) -> dict[str, object]:
-    """A metric to query, by its real dimensions (outputs of the watched resources)."""
+    """A metric to query, by its real dimensions (outputs of the watched resources). Refuses a
+    dimension set AWS does not publish the metric under: such a query would watch nothing."""
+    problem = unpublished(namespace, name, frozenset(dimensions))
+    if problem is not None:
+        raise ValueError(problem)
     return {"id": id_, "namespace": namespace, "metric_name": name, "dimensions": dict(dimensions), "stat": stat}
 
 
@@ -57,6 +143,12 @@ def spot_shortfall(id_: str, spot_group_name: pulumi.Input[str]) -> list[dict[st
         {
             "id": id_,
             "label": "spot desired but not running",
-            "expression": f"MAX([FILL({id_}_desired, 0) - FILL({id_}_inservice, 0) - FILL({id_}_pending, 0), 0])",
+            "expression": positive(f"FILL({id_}_desired, 0) - FILL({id_}_inservice, 0) - FILL({id_}_pending, 0)"),
         },
     ]
+
+
+def positive(expression: str) -> str:
+    """``expression`` where it is above 0, else 0: metric math's IF with scalars, which every
+    CloudWatch consumer (alarms, target tracking, dashboards) evaluates per data point."""
+    return f"IF(({expression}) > 0, {expression}, 0)"

@@ -9,6 +9,7 @@ instances in service and the catalog's prices.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,18 @@ SPOT_PRICE_FRACTION = 0.5
 graph is an estimate, the bill is the truth."""
 WIDGET_WIDTH = 6
 WIDGET_HEIGHT = 6
+WIDGETS_PER_MODEL = 8
+"""Two lines of four graphs (``model_widgets``)."""
+MAX_WIDGETS = 500
+"""CloudWatch: at most 500 widgets per dashboard (docs/reference.md#cloudwatch-dashboards)."""
+MAX_MODELS = MAX_WIDGETS // WIDGETS_PER_MODEL
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
+"""CloudWatch dashboard names: letters, digits, ``-`` and ``_``, 1 to 255 characters
+(PutDashboard; docs/reference.md#cloudwatch-dashboards)."""
+
+
+def dashboard_name(stack: str) -> str:
+    return f"llm-serving-{stack}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +57,14 @@ class DashboardModel:
 @dataclass(frozen=True, kw_only=True)
 class StackDashboardArgs:
     models: Sequence[DashboardModel]
+    name: str
+    """The dashboard's name (``dashboard_name``): letters, digits, ``-`` and ``_`` only."""
+
+    def __post_init__(self) -> None:
+        if len(self.models) > MAX_MODELS:
+            raise ValueError(f"a dashboard holds at most {MAX_WIDGETS} widgets: {MAX_MODELS} models")
+        if not re.fullmatch(NAME_PATTERN, self.name):
+            raise ValueError(f"dashboard name {self.name!r}: only letters, digits, - and _ (up to 255)")
 
 
 class StackDashboard(pulumi.ComponentResource):
@@ -61,7 +82,7 @@ class StackDashboard(pulumi.ComponentResource):
         )
         dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
-            dashboard_name=f"llm-serving-{pulumi.get_stack()}",
+            dashboard_name=args.name,
             dashboard_body=body,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -215,7 +236,20 @@ def model_widgets(m: dict[str, Any], row: int, region: str) -> list[dict[str, An
             region,
             [
                 ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", *tg, {"stat": "Sum", "label": "engine 5xx"}],
-                ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", *tg, {"stat": "Sum", "label": "load balancer 5xx"}],
+                [
+                    "AWS/ApplicationELB",
+                    "TargetConnectionErrorCount",
+                    *tg,
+                    {"stat": "Sum", "label": "connections refused (502)"},
+                ],
+                # AWS counts the load balancer's own 5xx per load balancer only.
+                [
+                    "AWS/ApplicationELB",
+                    "HTTPCode_ELB_5XX_Count",
+                    "LoadBalancer",
+                    m["lb"],
+                    {"stat": "Sum", "label": "load balancer 5xx (all models)"},
+                ],
                 [metrics.NAMESPACE, metrics.FAILED, *model_dim, {"stat": "Sum", "label": "failed results"}],
                 [
                     metrics.NAMESPACE,

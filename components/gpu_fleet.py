@@ -5,23 +5,26 @@ Creates:
   results prefix, read the token secret, write its log groups, and complete lifecycle
   actions of its own groups; a security group that admits the engine port from the load
   balancer only;
-- one launch template (AWS's GPU AMI from its public SSM parameter, IMDSv2 required with
-  hop limit 1, instance-metadata tags on, encrypted gp3 root volume sized for the image and
-  the weights, no public IP, cloud-init user data from ``components.user_data``);
+- one launch template (the pinned GPU AMI, IMDSv2 required with hop limit 1,
+  instance-metadata tags on, encrypted gp3 root volume sized for the image and the
+  weights, no public IP, cloud-init user data from ``components.user_data``);
 - an **on-demand base group** (``on_demand_base`` instances, with a warm pool of stopped
   instances: AWS allows warm pools only on groups without spot) and a **spot group** (mixed
   instance types, price-capacity-optimized, capacity rebalance). Both register with the
   model's target group, use ELB health checks with a grace period that covers model load,
   and carry a launch hook (the boot completes it once the engine is ready) and a
-  termination hook (the worker drains, then completes it);
-- scaling: target tracking on (queue backlog + in-flight requests) per in-service instance
-  across both groups, a step policy that wakes a group from zero, and an optional schedule;
+  termination hook (the worker drains, then completes it). The hooks' settings are
+  constants: a change to them replaces the group;
+- scaling: target tracking of the scaled group (spot when there is one) on the load above
+  what the on-demand instances carry, per instance of the scaled group, a step policy that
+  wakes it from zero, and an optional schedule;
 - the spot fallback: when the spot group stays short of its desired capacity, the
   on-demand group grows by the shortfall (up to ``on_demand_fallback_max``), and shrinks
   back to its base when spot returns. Two alarms and two step policies, visible in a plan;
 - zero-downtime upgrades: a change of the launch template (model revision, engine, image,
-  instance types) rolls both groups by instance refresh, launching before terminating,
-  with checkpoints and automatic rollback on the given alarms.
+  AMI, instance types) rolls both groups by instance refresh, launching before
+  terminating, with checkpoints and a real automatic rollback on the given alarms
+  (``components.fleet_rollout``: the groups keep their version until the refresh succeeds).
 """
 
 from __future__ import annotations
@@ -36,13 +39,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _metrics, _policy, user_data
+from components.fleet_rollout import GroupRolloutArgs, InstanceRefresh, RolloutPreferences
 from model_server import metrics
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, Engine
 from model_server.worker.settings import WorkerSettings
 
-GPU_AMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
-"""AWS's Deep Learning Base AMI (Amazon Linux 2023): NVIDIA driver, Docker and the NVIDIA
-container toolkit, for every G and P type in the catalog."""
 ROOT_DEVICE = "/dev/xvda"
 AMI_BASE_GIB = 60
 """What the AMI itself takes (CUDA, drivers, Docker), with room for logs."""
@@ -68,6 +69,11 @@ SHORTFALL_MINUTES = 5
 """Spot short this long before on-demand fills in: a few minutes rides out a slow launch."""
 RECOVERY_MINUTES = 10
 """Spot back this long before on-demand shrinks: slower than growth, to avoid flapping."""
+LAUNCH_HOOK_HEARTBEAT_SECONDS = 600
+"""An instance whose boot stops sending heartbeats (a hang, a dead instance) is abandoned
+after 10 minutes. The boot sends one a minute while it prepares, up to its own deadline
+(twice the model-load time), so a slow model never needs a longer hook. A constant on
+purpose: a group's initial lifecycle hooks cannot change without replacing the group."""
 
 
 def estimate_load_seconds(weights_gb: float, image_size_gib: int) -> int:
@@ -89,7 +95,7 @@ class Schedule:
 
     off_cron: str
     on_cron: str
-    time_zone: str = "UTC"
+    time_zone: str = "Etc/UTC"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +110,9 @@ class GpuFleetArgs:
     download_args: Sequence[str]
     engine_image: str
     worker_image: str
+    ami_id: str
+    """The GPU AMI, pinned: moving to a newer one is a deliberate change that rolls the fleet
+    (an AMI read from AWS's ``latest`` parameter would roll it on any deploy)."""
     instance_types: Sequence[str]
     """Most preferred first; the first is the on-demand type."""
     weights_gb: float
@@ -134,7 +143,8 @@ class GpuFleetArgs:
     """Under the 2-minute spot notice, so interrupted work is released in time."""
     schedule: Schedule | None = None
     refresh_rollback_alarm_names: pulumi.Input[Sequence[str]] = ()
-    """Alarms that stop and roll back an instance refresh (up to 10)."""
+    """Alarms that stop and roll back an instance refresh (up to 10). They need not exist
+    yet: a refresh only starts on a later change."""
     log_retention_days: int = 30
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -207,6 +217,8 @@ class GpuFleet(pulumi.ComponentResource):
         self.on_demand_group = self._on_demand_group()
         self.spot_group = self._spot_group() if args.spot_max > 0 else None
         groups = [g for g in (self.on_demand_group, self.spot_group) if g is not None]
+        self._policies.append(self._lifecycle_permission(role, groups))
+        self._rollouts(region)
         self._scaling(groups)
         if args.on_demand_fallback_max > 0 and self.spot_group is not None:
             self._spot_fallback(self.spot_group)
@@ -240,10 +252,6 @@ class GpuFleet(pulumi.ComponentResource):
             description=f"GPU instances serving {a.model}",
             opts=child,
         )
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
-        group_arn = pulumi.Output.all(region, account).apply(
-            lambda ra: f"arn:aws:autoscaling:{ra[0]}:{ra[1]}:autoScalingGroup:*:autoScalingGroupName/{a.name_prefix}*"
-        )
         group_arns = [g.arn for g in log_groups.values()]
         stream_arns = [g.arn.apply(lambda arn: f"{arn}:log-stream:*") for g in log_groups.values()]
         documents = {
@@ -253,11 +261,6 @@ class GpuFleet(pulumi.ComponentResource):
             "runtime": _policy.document(
                 _policy.allow(["logs:DescribeLogStreams"], group_arns, sid="FindOwnLogStreams"),
                 _policy.allow(["logs:CreateLogStream", "logs:PutLogEvents"], stream_arns, sid="WriteOwnLogs"),
-                _policy.allow(
-                    ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
-                    [group_arn],
-                    sid="OwnLifecycleActions",
-                ),
             ),
         }
         registries = user_data._registries(a.engine_image, a.worker_image)
@@ -271,8 +274,10 @@ class GpuFleet(pulumi.ComponentResource):
                     sid="PullImages",
                 ),
             )
-        for label, document in documents.items():
+        self._policies: list[pulumi.Resource] = [
             aws.iam.RolePolicy(f"{self._name}-{label}", role=role.id, policy=document, opts=child)
+            for label, document in documents.items()
+        ]
         # Session Manager instead of SSH: no key pairs, no open port 22.
         aws.iam.RolePolicyAttachment(
             f"{self._name}-ssm",
@@ -282,6 +287,24 @@ class GpuFleet(pulumi.ComponentResource):
         )
         profile = aws.iam.InstanceProfile(f"{self._name}-instance", role=role.name, opts=child)
         return profile, role
+
+    def _lifecycle_permission(self, role: aws.iam.Role, groups: Sequence[aws.autoscaling.Group]) -> aws.iam.RolePolicy:
+        """Lifecycle actions of this fleet's own groups, by their exact ARNs: a name pattern
+        such as ``llm-dev-chat-*`` would also match the groups of a model named ``chat-v2``.
+        Declared after the groups; their instances first call it minutes later, once the
+        engine is ready or the worker has drained."""
+        return aws.iam.RolePolicy(
+            f"{self._name}-lifecycle",
+            role=role.id,
+            policy=_policy.document(
+                _policy.allow(
+                    ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"],
+                    [g.arn for g in groups],
+                    sid="OwnLifecycleActions",
+                )
+            ),
+            opts=self._child,
+        )
 
     # ---------------------------------------------------------------- launch template
 
@@ -312,8 +335,8 @@ class GpuFleet(pulumi.ComponentResource):
                 token_secret_arn=secret_arn,
                 launch_hook_name=LAUNCH_HOOK,
                 ready_timeout_seconds=a.grace_seconds,
+                boot_deadline_seconds=2 * a.grace_seconds,
                 log_groups={"boot": boot, "engine": engine, "worker": worker},
-                log_retention_days=a.log_retention_days,
             )
             return user_data.render(spec)
 
@@ -327,11 +350,10 @@ class GpuFleet(pulumi.ComponentResource):
 
     def _launch_template(self, profile: aws.iam.InstanceProfile, sg: aws.ec2.SecurityGroup) -> aws.ec2.LaunchTemplate:
         a = self._args
-        ami = aws.ssm.get_parameter_output(name=GPU_AMI_PARAMETER, opts=pulumi.InvokeOptions(parent=self)).value
         tags = {"Name": f"{a.name_prefix}gpu", "llm-serving:model": a.model, **a.tags}
         return aws.ec2.LaunchTemplate(
             f"{self._name}-lt",
-            image_id=ami,
+            image_id=a.ami_id,
             instance_type=a.instance_types[0],
             iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
@@ -387,13 +409,16 @@ class GpuFleet(pulumi.ComponentResource):
             instance_maintenance_policy=aws.autoscaling.GroupInstanceMaintenancePolicyArgs(
                 min_healthy_percentage=100, max_healthy_percentage=200
             ),
+            # Constants only: the provider replaces a group whose initial hooks change
+            # (docs/reference.md#ec2-auto-scaling), so nothing derived from config goes here.
             initial_lifecycle_hooks=[
                 aws.autoscaling.GroupInitialLifecycleHookArgs(
                     name=LAUNCH_HOOK,
                     lifecycle_transition="autoscaling:EC2_INSTANCE_LAUNCHING",
-                    # The boot completes it once the engine answers; no answer: replace.
+                    # The boot completes it once the engine answers and heartbeats while it
+                    # prepares; no answer: replace the instance.
                     default_result="ABANDON",
-                    heartbeat_timeout=min(7200, 2 * a.grace_seconds),
+                    heartbeat_timeout=LAUNCH_HOOK_HEARTBEAT_SECONDS,
                 ),
                 aws.autoscaling.GroupInitialLifecycleHookArgs(
                     name=TERMINATION_HOOK,
@@ -403,22 +428,6 @@ class GpuFleet(pulumi.ComponentResource):
                     heartbeat_timeout=TERMINATION_HOOK_HEARTBEAT_SECONDS,
                 ),
             ],
-            instance_refresh=aws.autoscaling.GroupInstanceRefreshArgs(
-                strategy="Rolling",
-                preferences=aws.autoscaling.GroupInstanceRefreshPreferencesArgs(
-                    # Launch before terminating: never below the capacity being served.
-                    min_healthy_percentage=100,
-                    max_healthy_percentage=200,
-                    instance_warmup=str(a.grace_seconds),
-                    checkpoint_percentages=[50, 100],
-                    checkpoint_delay=str(a.grace_seconds),
-                    skip_matching=True,
-                    auto_rollback=True,
-                    alarm_specification=aws.autoscaling.GroupInstanceRefreshPreferencesAlarmSpecificationArgs(
-                        alarms=a.refresh_rollback_alarm_names
-                    ),
-                ),
-            ),
             tags=[
                 aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True)
                 for k, v in sorted({"llm-serving:model": a.model, **a.tags}.items())
@@ -455,7 +464,10 @@ class GpuFleet(pulumi.ComponentResource):
             capacity_rebalance=False,
             warm_pool=warm_pool,
             **self._group_common(),  # type: ignore[arg-type]
-            opts=self._child,
+            # A new version reaches the group through its rollout (components.fleet_rollout).
+            opts=pulumi.ResourceOptions.merge(
+                self._child, pulumi.ResourceOptions(ignore_changes=["launchTemplate.version"])
+            ),
         )
 
     def _spot_group(self) -> aws.autoscaling.Group:
@@ -468,9 +480,9 @@ class GpuFleet(pulumi.ComponentResource):
             capacity_rebalance=True,
             mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
                 instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
-                    on_demand_base_capacity=0,
-                    on_demand_percentage_above_base_capacity=0,
-                    spot_allocation_strategy="price-capacity-optimized",
+                    on_demand_base_capacity=SPOT_DISTRIBUTION["OnDemandBaseCapacity"],
+                    on_demand_percentage_above_base_capacity=SPOT_DISTRIBUTION["OnDemandPercentageAboveBaseCapacity"],
+                    spot_allocation_strategy=SPOT_DISTRIBUTION["SpotAllocationStrategy"],
                 ),
                 launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
                     launch_template_specification=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
@@ -484,14 +496,62 @@ class GpuFleet(pulumi.ComponentResource):
                 ),
             ),
             **self._group_common(),  # type: ignore[arg-type]
-            opts=self._child,
+            # The version and the instance types reach the group through its rollout.
+            opts=pulumi.ResourceOptions.merge(
+                self._child,
+                pulumi.ResourceOptions(
+                    ignore_changes=[
+                        "mixedInstancesPolicy.launchTemplate.launchTemplateSpecification.version",
+                        "mixedInstancesPolicy.launchTemplate.overrides",
+                    ]
+                ),
+            ),
         )
+
+    def _rollouts(self, region: pulumi.Output[str]) -> None:
+        """One rollout per group: a new launch-template version (or instance-type list) is
+        rolled out by an instance refresh that can really roll back."""
+        a = self._args
+        prefs = RolloutPreferences(
+            instance_warmup_seconds=a.grace_seconds,
+            checkpoint_delay_seconds=a.grace_seconds,
+            alarm_names=a.refresh_rollback_alarm_names,
+        )
+        version = self.launch_template.latest_version.apply(str)
+        for kind, group in (("on-demand", self.on_demand_group), ("spot", self.spot_group)):
+            if group is None:
+                continue
+            mixed = group is self.spot_group
+            InstanceRefresh(
+                f"{self._name}-{kind}-rollout",
+                GroupRolloutArgs(
+                    region=region,
+                    group_name=group.name,
+                    launch_template_id=self.launch_template.id,
+                    launch_template_version=version,
+                    preferences=prefs,
+                    instance_types=tuple(a.instance_types) if mixed else (),
+                    instances_distribution=SPOT_DISTRIBUTION if mixed else {},
+                ),
+                # New instances start with the role's current permissions.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=self._policies),
+            )
 
     # ----------------------------------------------------------------------- scaling
 
     def _load_queries(self, groups: Sequence[aws.autoscaling.Group]) -> list[dict[str, Any]]:
-        """Metric math: (queue backlog + in-flight requests) per in-service instance."""
+        """Metric math for target tracking of the scaled group: the load (queue backlog plus
+        requests in flight) above what the on-demand base carries, per in-service instance of
+        the scaled group.
+
+        Target tracking sets capacity to about capacity x metric / target, so AWS requires a
+        metric proportional to the scaled group's capacity (docs/reference.md#ec2-auto-scaling).
+        Load per instance of both groups is not: with an on-demand base of B, s spot instances
+        and a load of L, spot would go to s x L / ((B + s) x T) instead of L / T - B. Counting
+        the on-demand instances at the target T each and dividing the rest by s is exact.
+        Without a spot group the one group is scaled on the whole load per instance."""
         a = self._args
+        target = f"{a.target_backlog_per_instance:g}"
         queries: list[dict[str, Any]] = [
             _metrics.metric(
                 "backlog", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": a.queue_name}, "Sum"
@@ -500,18 +560,27 @@ class GpuFleet(pulumi.ComponentResource):
                 "inflight", metrics.NAMESPACE, metrics.IN_FLIGHT, {metrics.DIMENSION_MODEL: a.model}, "Average"
             ),
         ]
-        names = []
         for i, group in enumerate(groups):
             queries.append(_metrics.group_metric(f"g{i}", "GroupInServiceInstances", group.name))
-            names.append(f"FILL(g{i}, 0)")
-        queries.append({"id": "n", "expression": " + ".join(names), "label": "in-service instances"})
+        queries.append(
+            {"id": "n", "expression": " + ".join(f"FILL(g{i}, 0)" for i in range(len(groups))), "label": "in service"}
+        )
+        # In flight is reported per instance: times n it is the fleet's total.
+        total = "FILL(backlog, 0) + FILL(inflight, 0) * n"
+        if len(groups) == 2:
+            carried, scaled = f"{target} * FILL(g0, 0)", "FILL(g1, 0)"
+            excess_label = "load above what the on-demand instances carry"
+        else:
+            carried, scaled = "0", "n"
+            excess_label = "backlog + in flight"
+        queries.append({"id": "excess", "expression": _metrics.positive(f"{total} - {carried}"), "label": excess_label})
         queries.append(
             {
                 "id": "load",
-                # In-flight is reported per instance: times n is the fleet's total. No instance
-                # in service: the backlog alone (a wake-up policy handles zero).
-                "expression": "(FILL(backlog, 0) + FILL(inflight, 0) * n) / IF(n > 0, n, 1)",
-                "label": "backlog + in flight per instance",
+                # No instance of the scaled group in service: target tracking has no capacity
+                # to multiply; the wake-up policy takes it off zero.
+                "expression": f"excess / IF({scaled} > 0, {scaled}, 1)",
+                "label": "load per instance of the scaled group",
             }
         )
         return queries
@@ -540,8 +609,8 @@ class GpuFleet(pulumi.ComponentResource):
         if scaled_min > 0:
             return  # the scaled group never reaches zero: target tracking has capacity to multiply
         # Target tracking multiplies the group's current capacity, so from zero it needs a
-        # first instance: when anything is queued and nothing serves, or the instances that
-        # serve (the on-demand base) are loaded past the target.
+        # first instance: whenever there is load the on-demand base does not carry (anything
+        # queued while nothing serves, or the base loaded past the target).
         wake = aws.autoscaling.Policy(
             f"{self._name}-wake",
             autoscaling_group_name=scaled.name,
@@ -553,7 +622,6 @@ class GpuFleet(pulumi.ComponentResource):
             ],
             opts=self._child,
         )
-        target = f"{a.target_backlog_per_instance:g}"
         aws.cloudwatch.MetricAlarm(
             f"{self._name}-wake",
             alarm_description=f"{a.model}: work is waiting and the scaled group has no instance",
@@ -563,7 +631,7 @@ class GpuFleet(pulumi.ComponentResource):
             datapoints_to_alarm=1,
             # No data means no queue metrics yet: nothing to wake up for.
             treat_missing_data="notBreaching",
-            metric_queries=[_metrics.alarm_query(q) for q in queries]
+            metric_queries=[_metrics.alarm_query(q) for q in queries if q["id"] != "load"]
             + [
                 _metrics.alarm_query(
                     _metrics.group_metric("scaled", "GroupDesiredCapacity", scaled.name, stat="Maximum")
@@ -571,9 +639,7 @@ class GpuFleet(pulumi.ComponentResource):
                 _metrics.alarm_query(
                     {
                         "id": "wake",
-                        "expression": (
-                            f"IF(FILL(scaled, 0) == 0 AND ((n == 0 AND FILL(backlog, 0) > 0) OR load > {target}), 1, 0)"
-                        ),
+                        "expression": "IF(FILL(scaled, 0) == 0 AND excess > 0, 1, 0)",
                         "label": "work waiting, scaled group at zero",
                         "return_data": True,
                     }
@@ -591,7 +657,7 @@ class GpuFleet(pulumi.ComponentResource):
             {
                 "id": "cover",
                 "label": "on-demand above its base",
-                "expression": f"MAX([FILL(od_desired, {a.on_demand_base}) - {a.on_demand_base}, 0])",
+                "expression": _metrics.positive(f"FILL(od_desired, {a.on_demand_base}) - {a.on_demand_base}"),
             },
         ]
         steps = a.on_demand_fallback_max
@@ -686,6 +752,13 @@ class GpuFleet(pulumi.ComponentResource):
             )
 
 
+SPOT_DISTRIBUTION: Mapping[str, Any] = {
+    # All spot, drawn from the pools with the best price and capacity (AWS's recommendation).
+    "OnDemandBaseCapacity": 0,
+    "OnDemandPercentageAboveBaseCapacity": 0,
+    "SpotAllocationStrategy": "price-capacity-optimized",
+}
+"""The spot group's instances distribution (AWS API names), for the group and its rollouts."""
 LAUNCH_HOOK = "llm-serving-launch"
 TERMINATION_HOOK = "llm-serving-drain"
 GROUP_METRICS = [

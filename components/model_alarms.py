@@ -1,14 +1,20 @@
 """Alarms of one model: what its users feel and what its fleet feels.
 
 Creates, each sending to the stack's alarm topic, each with ``treat_missing_data`` chosen
-on purpose, each with dimensions taken from the watched resources' outputs:
-- user-facing: 5xx rate of the model's target group (metric math over request and error
-  counts), p95 target response time against the latency objective, age of the oldest
-  queued request against the queue objective, any message in the dead-letter queue, the
-  worker's failed-result rate;
-- fleet: unhealthy hosts for several minutes, healthy hosts below the minimum (only when
-  the minimum is above 0), spot shortfall (the fallback's trigger), and instance refreshes
-  that fail or roll back (an EventBridge rule to the topic).
+for what missing data means for that metric, each with dimensions taken from the watched
+resources' outputs and published by AWS for that metric:
+- user-facing: the model's error rate (its engines' 5xx and the connections the load
+  balancer could not open to them, per request of its target group), p95 target response
+  time against the latency objective, age of the oldest queued request against the queue
+  objective, work waiting in the queue that nobody receives, any message in the
+  dead-letter queue, the worker's failed-result rate;
+- fleet: unhealthy hosts for several minutes, healthy hosts below the minimum while the
+  fleet is meant to be up (only when the minimum is above 0), spot shortfall (the
+  fallback's trigger), and instance refreshes that fail or roll back (an EventBridge rule
+  to the topic).
+
+``LoadBalancerAlarms`` watches what the shared load balancer answers itself (502, 503,
+504): AWS counts those per load balancer only, never per target group.
 
 The target-group alarms have fixed names (``alarm_names``), so the fleet's instance
 refresh can roll back on them while they are declared after it.
@@ -24,7 +30,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import _metrics
+from components import _events, _metrics
 from model_server import metrics
 
 UNHEALTHY_MINUTES = 5
@@ -33,6 +39,18 @@ does not page anyone."""
 FAILED_RESULT_RATE_THRESHOLD_PERCENT = 5.0
 """Permanent failures (bad requests) above 5% of results usually mean a client or model
 change broke requests, not one bad prompt."""
+ERROR_RATE_THRESHOLD_PERCENT = 5.0
+"""5xx above 5% of requests for 3 minutes: a broken engine or rollout, not a stray error."""
+QUIET_MARGIN_SECONDS = 300
+"""Added to the slowest start a consumer may take before "nobody consumes" is declared."""
+REFRESH_EVENTS = (
+    _events.REFRESH_FAILED,
+    _events.REFRESH_ROLLBACK_STARTED,
+    _events.REFRESH_ROLLBACK_SUCCEEDED,
+    _events.REFRESH_ROLLBACK_FAILED,
+)
+"""Instance refreshes people must hear about: a failure, and any rollback (a rollback that
+succeeds still means the new version was refused)."""
 
 
 def alarm_names(prefix: str) -> dict[str, str]:
@@ -56,15 +74,30 @@ class ModelAlarmsArgs:
     target_group_arn_suffix: pulumi.Input[str] | None
     queue_name: pulumi.Input[str]
     dead_letter_queue_name: pulumi.Input[str]
-    group_names: pulumi.Input[Sequence[str]] = ()
-    """The fleet's Auto Scaling groups (refresh failures of these are reported)."""
+    group_names: Sequence[pulumi.Input[str]] = ()
+    """The fleet's Auto Scaling groups: refresh failures of these are reported, and the
+    minimum-healthy alarm holds only while their desired capacity reaches the minimum."""
     spot_group_name: pulumi.Input[str] | None = None
     """The spot group, for the shortfall alarm; None when the model has no spot group."""
     min_healthy_hosts: int = 0
     """Alarm when fewer healthy targets than this; 0 (scale to zero) turns it off."""
     latency_objective_seconds: float = 30.0
     queue_age_objective_seconds: int = 600
-    error_rate_threshold_percent: float = 5.0
+    error_rate_threshold_percent: float = ERROR_RATE_THRESHOLD_PERCENT
+    slowest_consumer_start_seconds: int = 1800
+    """The longest the queue may hold work with no receive while all is well: a scale-out
+    from zero (boot, image, weights, load) or one generation, whichever is longer. "Nobody
+    consumes" is declared 5 minutes after it."""
+
+    def __post_init__(self) -> None:
+        # An alarm evaluates at most one day of periods (CloudWatch PutMetricAlarm:
+        # EvaluationPeriods x Period <= 86400 s; docs/reference.md#cloudwatch-alarms-and-metrics).
+        if self.quiet_minutes * _metrics.PERIOD_SECONDS > 86400:
+            raise ValueError("slowest_consumer_start_seconds must be under a day")
+
+    @property
+    def quiet_minutes(self) -> int:
+        return -(-(self.slowest_consumer_start_seconds + QUIET_MARGIN_SECONDS) // 60)
 
 
 class ModelAlarms(pulumi.ComponentResource):
@@ -88,12 +121,40 @@ class ModelAlarms(pulumi.ComponentResource):
                 description=f"{args.model}: a queued request has waited more than {args.queue_age_objective_seconds} s",
                 threshold=args.queue_age_objective_seconds,
                 periods=3,
-                # SQS always reports this metric; missing data means the queue is gone.
-                missing="breaching",
+                # SQS reports the age only while the queue holds a message, and stops
+                # reporting an idle queue: no data means nothing is waiting.
+                missing="notBreaching",
                 namespace="AWS/SQS",
                 metric="ApproximateAgeOfOldestMessage",
                 dimensions={"QueueName": args.queue_name},
                 statistic="Maximum",
+            ),
+            self._alarm(
+                "not-consumed",
+                description=f"{args.model}: requests are waiting and no worker has received one for "
+                f"{args.quiet_minutes} minutes (no instance serving, or workers failing)",
+                threshold=1,
+                periods=args.quiet_minutes,
+                # An idle queue sends no metrics: quiet, as it should be.
+                missing="notBreaching",
+                queries=[
+                    _metrics.metric(
+                        "waiting",
+                        "AWS/SQS",
+                        "ApproximateNumberOfMessagesVisible",
+                        {"QueueName": args.queue_name},
+                        "Maximum",
+                    ),
+                    _metrics.metric(
+                        "received", "AWS/SQS", "NumberOfMessagesReceived", {"QueueName": args.queue_name}, "Sum"
+                    ),
+                    {
+                        "id": "unserved",
+                        "label": "work waiting, nothing received",
+                        "return_data": True,
+                        "expression": "IF(FILL(waiting, 0) > 0 AND FILL(received, 0) == 0, 1, 0)",
+                    },
+                ],
             ),
             self._alarm(
                 "dead-letters",
@@ -101,7 +162,9 @@ class ModelAlarms(pulumi.ComponentResource):
                 "them, then redrive or delete",
                 threshold=1,
                 periods=1,
-                missing="notBreaching",
+                # SQS stops reporting a queue nobody touches, even one holding dead letters:
+                # keep the last state rather than clear an alarm nobody has handled.
+                missing="ignore",
                 namespace="AWS/SQS",
                 metric="ApproximateNumberOfMessagesVisible",
                 dimensions={"QueueName": args.dead_letter_queue_name},
@@ -132,21 +195,7 @@ class ModelAlarms(pulumi.ComponentResource):
             ),
         ]
         if args.min_healthy_hosts > 0 and tg is not None:
-            alarms.append(
-                self._alarm(
-                    "too-few-healthy",
-                    description=f"{args.model}: fewer than {args.min_healthy_hosts} healthy targets",
-                    threshold=args.min_healthy_hosts,
-                    periods=3,
-                    comparison="LessThanThreshold",
-                    # No data from a target group that should have targets is a failure.
-                    missing="breaching",
-                    namespace="AWS/ApplicationELB",
-                    metric="HealthyHostCount",
-                    dimensions=tg,
-                    statistic="Minimum",
-                )
-            )
+            alarms.append(self._too_few_healthy(tg))
         if args.spot_group_name is not None:
             *inputs, shortfall = _metrics.spot_shortfall("short", args.spot_group_name)
             alarms.append(
@@ -161,7 +210,8 @@ class ModelAlarms(pulumi.ComponentResource):
                     queries=[*inputs, {**shortfall, "return_data": True}],
                 )
             )
-        self._refresh_events(args)
+        if args.group_names:
+            self._refresh_events(args)
         self.rollback_alarm_names = list(names.values()) if tg is not None else []
         self.alarm_arns = pulumi.Output.all(*[a.arn for a in alarms])
         self.alarm_names = pulumi.Output.all(*[a.name for a in alarms])
@@ -177,7 +227,7 @@ class ModelAlarms(pulumi.ComponentResource):
                 "errors",
                 name=names["errors"],
                 description=f"{args.model}: more than {args.error_rate_threshold_percent:g}% of "
-                "requests end in 5xx (engine errors or no healthy target)",
+                "requests fail (engine 5xx, or the load balancer cannot connect to an engine)",
                 threshold=args.error_rate_threshold_percent,
                 periods=3,
                 # No traffic is not an error.
@@ -185,13 +235,15 @@ class ModelAlarms(pulumi.ComponentResource):
                 queries=[
                     _metrics.metric("requests", "AWS/ApplicationELB", "RequestCount", tg, "Sum"),
                     _metrics.metric("target5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", tg, "Sum"),
-                    _metrics.metric("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", tg, "Sum"),
+                    # A crashed engine refuses connections: the load balancer answers 502 and
+                    # counts the failure here, per target group (its own 5xx count is not).
+                    _metrics.metric("refused", "AWS/ApplicationELB", "TargetConnectionErrorCount", tg, "Sum"),
                     {
                         "id": "rate",
-                        "label": "5xx per 100 requests",
+                        "label": "failed per 100 requests",
                         "return_data": True,
                         "expression": (
-                            "100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / IF(FILL(requests, 0) > 0, requests, 1)"
+                            "100 * (FILL(target5xx, 0) + FILL(refused, 0)) / IF(FILL(requests, 0) > 0, requests, 1)"
                         ),
                     },
                 ],
@@ -222,6 +274,37 @@ class ModelAlarms(pulumi.ComponentResource):
                 statistic="Maximum",
             ),
         ]
+
+    def _too_few_healthy(self, tg: dict[str, pulumi.Input[str]]) -> aws.cloudwatch.MetricAlarm:
+        """Healthy targets below the minimum while the fleet is meant to have it: a model
+        switched off by its schedule (desired capacity 0) pages nobody."""
+        args = self._args
+        desired = [
+            _metrics.group_metric(f"desired{i}", "GroupDesiredCapacity", name, stat="Maximum")
+            for i, name in enumerate(args.group_names)
+        ]
+        wanted = " + ".join(f"FILL({q['id']}, 0)" for q in desired) if desired else str(args.min_healthy_hosts)
+        return self._alarm(
+            "too-few-healthy",
+            description=f"{args.model}: fewer than {args.min_healthy_hosts} healthy targets while the fleet "
+            "should have them",
+            threshold=1,
+            periods=3,
+            # Missing health data from a target group that should have targets counts as none
+            # healthy (FILL below); no group data means nothing is known to be wanted.
+            missing="notBreaching",
+            queries=[
+                _metrics.metric("healthy", "AWS/ApplicationELB", "HealthyHostCount", tg, "Minimum"),
+                *desired,
+                {
+                    "id": "missing",
+                    "label": "healthy targets short of the minimum",
+                    "return_data": True,
+                    "expression": f"IF({wanted} >= {args.min_healthy_hosts}, "
+                    f"{args.min_healthy_hosts} - FILL(healthy, 0), 0)",
+                },
+            ],
+        )
 
     def _alarm(
         self,
@@ -269,16 +352,11 @@ class ModelAlarms(pulumi.ComponentResource):
 
     def _refresh_events(self, args: ModelAlarmsArgs) -> None:
         """Instance refreshes that fail or roll back reach the topic through EventBridge."""
-        pattern = pulumi.Output.from_input(args.group_names).apply(
+        pattern = pulumi.Output.all(*args.group_names).apply(
             lambda names: json.dumps(
                 {
-                    "source": ["aws.autoscaling"],
-                    "detail-type": [
-                        "EC2 Auto Scaling Instance Refresh Failed",
-                        "EC2 Auto Scaling Instance Refresh Rollback Started",
-                        "EC2 Auto Scaling Instance Refresh Rollback Completed",
-                        "EC2 Auto Scaling Instance Refresh Rollback Failed",
-                    ],
+                    "source": [_events.AUTOSCALING_SOURCE],
+                    "detail-type": list(REFRESH_EVENTS),
                     "detail": {"AutoScalingGroupName": sorted(names)},
                 },
                 sort_keys=True,
@@ -293,3 +371,59 @@ class ModelAlarms(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{self._name}-refresh-failed", rule=rule.name, arn=args.alarm_topic_arn, opts=self._child
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadBalancerAlarmsArgs:
+    name_prefix: str
+    """``llm-<stack>-``: alarm names start with it."""
+    alarm_topic_arn: pulumi.Input[str]
+    load_balancer_arn_suffix: pulumi.Input[str]
+    error_rate_threshold_percent: float = ERROR_RATE_THRESHOLD_PERCENT
+
+
+class LoadBalancerAlarms(pulumi.ComponentResource):
+    """What the shared load balancer answers itself: 502, 503 and 504 (no healthy target,
+    an engine that closed the connection or timed out). AWS counts these per load balancer,
+    so one alarm watches them for every model behind it."""
+
+    alarm_names: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: LoadBalancerAlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llm-serving:aws:LoadBalancerAlarms", name, None, opts)
+        lb = {"LoadBalancer": args.load_balancer_arn_suffix}
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-elb-5xx",
+            name=f"{args.name_prefix}load-balancer-5xx-rate",
+            alarm_description=f"the load balancer answers more than {args.error_rate_threshold_percent:g}% "
+            "of requests with its own 5xx (no healthy target, or engines closing or timing out)",
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            threshold=args.error_rate_threshold_percent,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            # No traffic is not an error.
+            treat_missing_data="notBreaching",
+            metric_queries=[
+                _metrics.alarm_query(_metrics.metric("requests", "AWS/ApplicationELB", "RequestCount", lb, "Sum")),
+                _metrics.alarm_query(
+                    _metrics.metric("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb, "Sum")
+                ),
+                _metrics.alarm_query(
+                    {
+                        "id": "rate",
+                        "label": "load balancer 5xx per 100 requests",
+                        "return_data": True,
+                        # Requests refused before a target was chosen (503: no healthy target)
+                        # are not in RequestCount: divide by the larger of the two, so a fleet
+                        # with no target at all shows 100%.
+                        "expression": "100 * FILL(elb5xx, 0) / IF(FILL(requests, 0) > FILL(elb5xx, 0), "
+                        "FILL(requests, 0), IF(FILL(elb5xx, 0) > 0, FILL(elb5xx, 0), 1))",
+                    }
+                ),
+            ],
+            alarm_actions=[args.alarm_topic_arn],
+            ok_actions=[args.alarm_topic_arn],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.alarm_names = pulumi.Output.all(alarm.name)
+        self.register_outputs({"alarm_names": self.alarm_names})

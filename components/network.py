@@ -249,7 +249,7 @@ class Network(pulumi.ComponentResource):
         )
         for service in args.interface_endpoints:
             aws.ec2.VpcEndpoint(
-                f"{name}-{service.replace('.', '-')}",
+                endpoint_resource_name(name, service),
                 vpc_id=self.vpc_id,
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
@@ -260,13 +260,19 @@ class Network(pulumi.ComponentResource):
             )
 
 
+def endpoint_resource_name(network: str, service: str) -> str:
+    """The resource name of a service's interface endpoint: two services that map to one name
+    (``ecr.api`` and ``ecr-api``) would be two resources with one URN."""
+    return f"{network}-{service.replace('.', '-')}"
+
+
 def _service_name(region: str, service: str) -> str:
     return f"com.amazonaws.{region}.{service}"
 
 
 def _zone(names: list[str], index: int) -> str:
     if index >= len(names):
-        raise ValueError(f"the region has {len(names)} available AZs; lower network.availabilityZones")
+        raise ValueError(f"the region has {len(names)} available AZs; lower the AZ count to {len(names)} or fewer")
     return names[index]
 
 

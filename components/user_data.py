@@ -2,13 +2,15 @@
 
 What it sets up (every boot, through systemd, so warm-pool instances that start again do
 the right thing):
-- ``llm-serving-boot.service`` (oneshot): reads the Hugging Face token from Secrets
-  Manager into a root-only file on tmpfs (never into user data), pulls the engine and
-  worker images, downloads the weights into the instance's cache, then either completes
-  the launch lifecycle action and stops (an instance entering the warm pool) or starts the
-  engine, waits for its readiness path, starts the worker and completes the launch
-  lifecycle action (an instance entering service). Any failure abandons the launch, so
-  Auto Scaling replaces the instance.
+- ``llm-serving-boot.service`` (oneshot): waits for the instance's target lifecycle state,
+  reads the Hugging Face token from Secrets Manager into a root-only file on tmpfs (never
+  into user data), pulls the engine and worker images (backing off, with jitter, when a
+  registry refuses), downloads the weights into the instance's cache, then either
+  completes the launch lifecycle action and stops (an instance entering the warm pool) or
+  starts the engine, waits for its readiness path, starts the worker and completes the
+  launch lifecycle action (an instance entering service). While it works it sends the
+  launch hook a heartbeat every minute, up to its deadline. Any failure abandons the
+  launch, so Auto Scaling replaces the instance.
 - ``llm-engine.service``: the engine container on all GPUs, host networking, restarted on
   failure.
 - ``llm-worker.service``: the queue worker container, host networking (it must reach
@@ -43,6 +45,16 @@ CLOUDWATCH_AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/llm-serving.json
 EMF_PORT = 25888
 """The CloudWatch agent's Embedded Metric Format listener (its documented default)."""
 READY_POLL_SECONDS = 5
+LIFECYCLE_STATE_WAIT_SECONDS = 120
+"""How long the boot waits for ``autoscaling/target-lifecycle-state`` to appear in instance
+metadata: it is not there at the first instant of a launch."""
+HEARTBEAT_SECONDS = 60
+"""How often the boot tells the launch hook it is still preparing."""
+PULL_ATTEMPTS = 6
+PULL_BACKOFF_SECONDS = 15
+"""Image pulls retry after 15, 30, 60, 120, 240 s plus up to as much again at random: a
+registry that rate-limits (anonymous Docker Hub pulls behind one NAT address) is not
+stormed by every instance retrying in step."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,9 +84,12 @@ class BootSpec:
     launch_hook_name: str
     ready_timeout_seconds: int
     """Longest the boot waits for the engine's readiness before abandoning the launch."""
+    boot_deadline_seconds: int
+    """Longest the boot keeps the launch hook alive with heartbeats; past it the hook times
+    out and the launch is abandoned, even if the boot itself hangs."""
     log_groups: Mapping[str, str] = field(default_factory=dict)
-    """``engine``, ``worker``, ``boot`` -> CloudWatch log group names."""
-    log_retention_days: int = 30
+    """``engine``, ``worker``, ``boot`` -> CloudWatch log group names (their retention is
+    set where they are declared: the agent has no right to change it)."""
 
 
 def _env_file(values: Mapping[str, str]) -> str:
@@ -115,6 +130,7 @@ def boot_env(spec: BootSpec) -> dict[str, str]:
         "TOKEN_ENV": spec.token_env,
         "LAUNCH_HOOK": spec.launch_hook_name,
         "READY_TIMEOUT_SECONDS": str(spec.ready_timeout_seconds),
+        "BOOT_DEADLINE_SECONDS": str(spec.boot_deadline_seconds),
         "ECR_REGISTRIES": " ".join(_registries(spec.engine_image, spec.worker_image)),
         "MODEL_CACHE_DIR": spec.model_cache_dir,
         "DOWNLOAD_ENTRYPOINT": spec.download_entrypoint,
@@ -137,23 +153,49 @@ imds() {{
   curl -sSf -H "X-aws-ec2-metadata-token: ${{token}}" "http://169.254.169.254/latest/meta-data/$1"
 }}
 
+lifecycle() {{
+  aws autoscaling "$1" --region "$AWS_REGION" --auto-scaling-group-name "$asg" \\
+    --lifecycle-hook-name "$LAUNCH_HOOK" --instance-id "$instance_id" "${{@:2}}"
+}}
+
 complete_launch() {{
-  aws autoscaling complete-lifecycle-action --region "$AWS_REGION" \\
-    --auto-scaling-group-name "$asg" --lifecycle-hook-name "$LAUNCH_HOOK" \\
-    --instance-id "$instance_id" --lifecycle-action-result "$1" || true
+  if [[ -n ${{heartbeat_pid:-}} ]]; then kill "$heartbeat_pid" 2> /dev/null || true; fi
+  lifecycle complete-lifecycle-action --lifecycle-action-result "$1" || true
 }}
 
 instance_id=$(imds instance-id)
 asg=$(imds tags/instance/aws:autoscaling:groupName)
-state=$(imds autoscaling/target-lifecycle-state || echo InService)
-echo "boot: instance ${{instance_id}} of ${{asg}}, target state ${{state}}"
+# The target lifecycle state appears in instance metadata a little after launch: wait for
+# it, or a warm-pool instance would take itself for one entering service.
+state=""
+for ((waited = 0; waited < {LIFECYCLE_STATE_WAIT_SECONDS}; waited += 2)); do
+  if state=$(imds autoscaling/target-lifecycle-state 2> /dev/null) && [[ -n $state ]]; then break; fi
+  state=""
+  sleep 2
+done
+echo "boot: instance ${{instance_id}} of ${{asg}}, target state ${{state:-unknown}}"
 trap 'echo "boot: failed, abandoning the launch"; complete_launch ABANDON' ERR
+if [[ -z $state ]]; then
+  echo "boot: no target lifecycle state after {LIFECYCLE_STATE_WAIT_SECONDS} s"
+  false
+fi
+
+# Keep the launch hook alive while preparing, up to the boot's deadline; past it the hook
+# times out and Auto Scaling abandons the launch even if this script hangs.
+(
+  deadline=$((SECONDS + BOOT_DEADLINE_SECONDS))
+  while ((SECONDS < deadline)); do
+    sleep {HEARTBEAT_SECONDS}
+    lifecycle record-lifecycle-action-heartbeat || true
+  done
+) &
+heartbeat_pid=$!
 
 # The token goes to tmpfs, readable by root only; a missing value means a public model.
 install -d -m 0700 /run/llm-serving
 umask 077
 token=$(aws secretsmanager get-secret-value --region "$AWS_REGION" \\
-  --secret-id "$TOKEN_SECRET_ARN" --query SecretString --output text 2>/dev/null || true)
+  --secret-id "$TOKEN_SECRET_ARN" --query SecretString --output text 2> /dev/null || true)
 printf '%s=%s\\n' "$TOKEN_ENV" "$token" > {SECRET_ENV_PATH}
 unset token
 umask 022
@@ -162,10 +204,18 @@ for registry in $ECR_REGISTRIES; do
   aws ecr get-login-password --region "$AWS_REGION" \\
     | docker login --username AWS --password-stdin "$registry"
 done
-for attempt in 1 2 3; do
+# Back off exponentially, with jitter, when a registry refuses (rate limits): every
+# instance of a scale-out retrying in step would keep the limit hit.
+for ((attempt = 1; ; attempt++)); do
   if docker pull "$ENGINE_IMAGE" && docker pull "$WORKER_IMAGE"; then break; fi
-  if [[ $attempt == 3 ]]; then false; fi
-  sleep 10
+  if ((attempt == {PULL_ATTEMPTS})); then
+    echo "boot: image pull failed {PULL_ATTEMPTS} times"
+    false
+  fi
+  backoff=$(({PULL_BACKOFF_SECONDS} << (attempt - 1)))
+  pause=$((backoff + RANDOM % (backoff + 1)))
+  echo "boot: image pull failed (attempt ${{attempt}}), retrying in ${{pause}} s"
+  sleep "$pause"
 done
 
 mapfile -t download_args < {CONFIG_DIR}/download.args
@@ -256,7 +306,6 @@ def cloudwatch_agent_config(spec: BootSpec) -> dict[str, Any]:
             "file_path": f"{LOG_DIR}/{name}.log",
             "log_group_name": group,
             "log_stream_name": "{instance_id}",
-            "retention_in_days": spec.log_retention_days,
         }
         for name, group in sorted(spec.log_groups.items())
     ]

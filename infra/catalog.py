@@ -7,12 +7,13 @@ SkyPilot's public AWS catalog, and say so in the commit):
 - Memory bandwidth: the GPU vendors' data sheets (NVIDIA T4 320 GB/s, A10G 600 GB/s,
   L4 300 GB/s, L40S 864 GB/s, A100 40 GB 1555 GB/s, H100 SXM 80 GB 3350 GB/s).
 - On-demand Linux price, us-east-1: AWS's price list as snapshotted by SkyPilot's AWS
-  catalog (2026); REFERENCE.md lists the one-GPU sizes.
+  catalog (2026); docs/reference.md#gpus-and-prices lists the one-GPU sizes.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -113,8 +114,12 @@ CATALOG: dict[str, InstanceType] = {
 }
 
 GPU_MEMORY_USABLE_FRACTION = 0.9
-"""Share of GPU memory the weights may take: engines keep the rest for the CUDA context,
-activations and at least a little KV cache (vLLM's default gpu_memory_utilization is 0.9)."""
+"""Share of GPU memory the weights and the KV cache may take: engines keep the rest for the
+CUDA context and activations (vLLM's default gpu_memory_utilization is 0.9)."""
+
+GPU_CLASS_ORDER = (T4, L4, A10G, L40S, A100_40, H100_80)
+"""GPUs from the cheapest to the dearest per GPU-hour (the 1-GPU or per-GPU on-demand
+prices above): a suggestion stays in the user's class or goes cheaper before it goes up."""
 
 
 def weights_gb(parameters_billions: float, bytes_per_parameter: float) -> float:
@@ -126,22 +131,76 @@ def usable_gpu_memory_gb(instance: InstanceType) -> float:
     return instance.gpu_memory_gb * GPU_MEMORY_USABLE_FRACTION
 
 
-def smallest_fitting(weights: float) -> InstanceType | None:
-    """The cheapest catalog instance whose usable GPU memory holds ``weights`` GB."""
-    fitting = [t for t in CATALOG.values() if usable_gpu_memory_gb(t) >= weights]
-    return min(fitting, key=lambda t: t.on_demand_usd_per_hour, default=None)
+@dataclass(frozen=True)
+class MemoryFit:
+    """What one GPU of an instance must hold: its share of the weights and the KV cache of
+    one request of the longest allowed length (engines refuse to start otherwise: vLLM when
+    the KV cache cannot hold max_model_len, TGI when it cannot hold max_total_tokens)."""
+
+    weights_gb: float
+    kv_bytes_per_token: int
+    tokens: int
+    usable_gb: float
+
+    @property
+    def kv_gb(self) -> float:
+        return self.kv_bytes_per_token * self.tokens / 1e9
+
+    @property
+    def fits(self) -> bool:
+        return self.weights_gb + self.kv_gb <= self.usable_gb
+
+
+def memory_fit(instance: InstanceType, *, weights_gb: float, kv_bytes_per_token: int, tokens: int) -> MemoryFit:
+    """Per GPU: the weights are split evenly over the instance's GPUs (tensor parallelism);
+    ``kv_bytes_per_token`` is already per GPU (model_catalog.kv_cache_bytes_per_token)."""
+    return MemoryFit(
+        weights_gb=weights_gb / instance.gpu_count,
+        kv_bytes_per_token=kv_bytes_per_token,
+        tokens=tokens,
+        usable_gb=instance.gpu.memory_gb * GPU_MEMORY_USABLE_FRACTION,
+    )
+
+
+def suggest(listed: InstanceType, fits: Callable[[InstanceType], bool]) -> str:
+    """A hint naming the types that would fit, cheapest first, from the listed type's own GPU
+    class or cheaper ones; a dearer class only when nothing else fits."""
+    rank = {gpu: i for i, gpu in enumerate(GPU_CLASS_ORDER)}
+    fitting = [t for t in CATALOG.values() if fits(t)]
+    same_or_cheaper = [t for t in fitting if rank[t.gpu] <= rank[listed.gpu]]
+    if same_or_cheaper:
+        ordered = sorted(same_or_cheaper, key=lambda t: t.on_demand_usd_per_hour)
+        return f"types with {listed.gpu.model} or cheaper GPUs that fit: {_listing(ordered[:3])}"
+    if fitting:
+        ordered = sorted(fitting, key=lambda t: t.on_demand_usd_per_hour)
+        return f"no {listed.gpu.model} or cheaper GPU holds it; the cheapest types that do: {_listing(ordered[:3])}"
+    return ""
+
+
+def _listing(types: list[InstanceType]) -> str:
+    return ", ".join(f"{t.name} ({t.gpu_count} x {t.gpu.model}, ${t.on_demand_usd_per_hour:g}/h)" for t in types)
 
 
 class UnknownInstanceTypeError(ValueError):
     pass
 
 
+SAGEMAKER_PREFIX = "ml."
+"""SageMaker spells instance types with this prefix (ml.g5.xlarge); EC2 does not."""
+
+
 def lookup(name: str) -> InstanceType:
-    """The catalog entry for ``name``, or an error that says what was probably meant."""
-    if name in CATALOG:
-        return CATALOG[name]
-    family = name.split(".", 1)[0]
-    close = difflib.get_close_matches(name, list(CATALOG), n=1, cutoff=0.75)
+    """The catalog entry for ``name`` (matched case-insensitively), or an error that says
+    what was probably meant."""
+    key = name.strip().lower()
+    if key in CATALOG:
+        return CATALOG[key]
+    if key.startswith(SAGEMAKER_PREFIX):
+        ec2_name = key[len(SAGEMAKER_PREFIX) :]
+        known = f"use {ec2_name}" if ec2_name in CATALOG else "drop the ml. prefix"
+        raise UnknownInstanceTypeError(f"{name} is a SageMaker instance type; on EC2 {known}")
+    family = key.split(".", 1)[0]
+    close = difflib.get_close_matches(key, list(CATALOG), n=1, cutoff=0.75)
     hint = f"; did you mean {close[0]}?" if close else ""
     # Every AWS GPU family starts with g or p; anything else (m5, c7i, inf2, trn1) has no
     # NVIDIA GPU for TGI or vLLM.

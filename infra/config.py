@@ -2,7 +2,13 @@
 
 Validated into one frozen ``StackConfig`` before any resource is declared. An invalid
 config raises ``ConfigError`` whose lines name the full key path and the fix, e.g.
-``llm-serving:models.chat.capacity.max: must be at least min (2)``.
+``llm-serving:models.chat.capacity.max: must be at least min (2)``: every problem in one
+run, not only the first.
+
+A config the plan accepts is one AWS accepts, as far as AWS's documented limits can be
+checked offline: each limit checked here cites its source (docs/reference.md). What only
+the account can tell (how many AZs the region has, whether an existing subnet is where the
+config says) is checked by ``infra.preflight`` when ``pulumi preview`` runs the program.
 
 Secrets never enter these models: the Hugging Face token is read separately as a Pulumi
 secret (``read_hugging_face_token``).
@@ -11,8 +17,12 @@ secret (``read_hugging_face_token``).
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib.resources
 import ipaddress
 import json
+import math
+import os
 import re
 from collections.abc import Mapping
 from types import UnionType
@@ -24,15 +34,19 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components import load_balancer, network, request_queue, results_bucket
-from infra import catalog
+from components import dashboard, load_balancer, network, request_queue, results_bucket
+from infra import catalog, model_catalog
+from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, ENGINES, EngineName, EngineSettings, Quantization
 
 NAMESPACE = "llm-serving"
@@ -44,19 +58,49 @@ MODEL_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,14}[a-z0-9]$"
 
 _HF_TOKEN_LOOKALIKE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 
+STACK_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+"""The stack's name becomes part of AWS names: the dashboard (letters, digits, ``-``, ``_``
+only: CloudWatch PutDashboard), alarm and group names (255 characters with the model's name
+and suffixes). Pulumi itself also allows ``.`` (docs/reference.md#pulumi)."""
+MAX_INTERFACE_ENDPOINTS = 50
+"""Interface VPC endpoints per VPC, AWS's default quota (docs/reference.md#vpc-and-endpoints)."""
+MAX_SECURITY_GROUP_RULES = 60
+"""Inbound rules per security group, AWS's default quota; each CIDR of a rule counts as one
+(docs/reference.md#security-groups)."""
+MAX_LISTENER_RULES = 100
+"""Listener rules per Application Load Balancer, AWS's default quota; one per model
+(docs/reference.md#application-load-balancer)."""
+MAX_MODELS = min(MAX_LISTENER_RULES, dashboard.MAX_MODELS)
 
-def _rule(at: str, message: str) -> PydanticCustomError:
-    """A rule violation that points below the model being validated (``at`` is camelCase,
-    relative to it), so the message names the exact key."""
-    return PydanticCustomError("config_rule", message, {"at": at})
+Count = StrictInt
+"""A whole number, never a boolean or a string (``max: true`` is an error, not 1)."""
+Number = Annotated[float, Field(strict=True)]
+"""A number (integer or decimal), never a boolean or a string."""
+
+
+class _Problems:
+    """Collects every broken rule of a section, so one run reports them all; ``at`` is the
+    camelCase key relative to the section being validated."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, at: str, message: str) -> None:
+        self.items.append((at, message))
+
+    def raise_any(self) -> None:
+        if self.items:
+            raise PydanticCustomError(
+                "config_rules", "{count} rules broken", {"count": len(self.items), "problems": self.items}
+            )
 
 
 class Section(BaseModel):
+    # One spelling per key: camelCase (a snake_case key is an unknown key, as any typo is).
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         alias_generator=to_camel,
-        populate_by_name=True,
         use_attribute_docstrings=True,
     )
 
@@ -70,25 +114,29 @@ class ExistingNetworkConfig(Section):
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
     """The VPC to deploy into."""
     private_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
-    """Subnets of the GPU fleet, in at least two AZs; they need a route to the internet
-    (NAT) or VPC endpoints for every AWS API the fleet calls."""
+    """Subnets of the GPU fleet, each in its own AZ (at least two); they need a route to the
+    internet (NAT) or VPC endpoints for every AWS API the fleet calls. ``pulumi preview``
+    checks their AZs in the account."""
     public_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = []
-    """Subnets of a public load balancer; unused when it is internal."""
+    """Subnets of a public load balancer, each in its own AZ (at least two); unused when it
+    is internal."""
 
 
 class NetworkConfig(Section):
     cidr: ipaddress.IPv4Network = ipaddress.IPv4Network(network.DEFAULT_CIDR)
     """Address range of a new VPC (default and why: components.network)."""
-    availability_zones: int = Field(network.DEFAULT_AVAILABILITY_ZONES, ge=2, le=6)
+    availability_zones: Count = Field(network.DEFAULT_AVAILABILITY_ZONES, ge=2, le=6)
     """AZs to spread over: 2 at least, because the load balancer needs two and a single AZ
-    is a single point of failure (and of spot capacity)."""
+    is a single point of failure (and of spot capacity). ``pulumi preview`` checks the
+    region has that many."""
     nat_gateways: network.NatGateways = network.DEFAULT_NAT_GATEWAYS
     """`single` is cheapest (one NAT, about $33/month); `perAz` survives the loss of an
-    AZ; `none` means the fleet reaches AWS only through VPC endpoints and must pull its
-    images and weights from ECR and S3."""
-    interface_endpoints: list[str] = list(network.DEFAULT_INTERFACE_ENDPOINTS)
-    """Interface VPC endpoints (service names as in `com.amazonaws.<region>.<name>`).
-    An S3 gateway endpoint, which is free, is always created."""
+    AZ. `none` is refused for now: the engine images and the weights come from the internet."""
+    interface_endpoints: list[str] = Field(
+        list(network.DEFAULT_INTERFACE_ENDPOINTS), max_length=MAX_INTERFACE_ENDPOINTS
+    )
+    """Interface VPC endpoints (service names as in `com.amazonaws.<region>.<name>`), at
+    most 50 (AWS's quota per VPC). An S3 gateway endpoint, which is free, is always created."""
     existing: ExistingNetworkConfig | None = None
     """Use an existing VPC: then cidr, availabilityZones, natGateways and
     interfaceEndpoints must not be set."""
@@ -100,59 +148,108 @@ class NetworkConfig(Section):
             raise ValueError(f"{v} must be a /16 to /22 so every AZ gets public and private subnets")
         return v
 
-    @field_validator("interface_endpoints")
-    @classmethod
-    def _known_endpoints(cls, v: list[str]) -> list[str]:
-        for name in v:
-            if not re.fullmatch(r"[a-z0-9.-]+", name):
-                raise ValueError(f"{name!r} is not an AWS service name such as 'sqs' or 'ecr.api'")
-        if len(set(v)) != len(v):
-            raise ValueError("lists a service twice")
-        return v
-
     @model_validator(mode="after")
-    def _existing_excludes_new(self) -> NetworkConfig:
+    def _rules(self) -> NetworkConfig:
+        problems = _Problems()
         if self.existing is not None:
-            clash = sorted(
+            _existing_problems(self.existing, problems)
+            for key in sorted(
                 to_camel(f)
                 for f in self.model_fields_set & {"cidr", "availability_zones", "nat_gateways", "interface_endpoints"}
-            )
-            if clash:
-                raise _rule(
-                    clash[0],
-                    "cannot be set together with network.existing; remove it or remove existing",
-                )
-        if self.nat_gateways == "none" and "ecr.dkr" not in self.interface_endpoints:
-            raise _rule(
+            ):
+                problems.add(key, "cannot be set together with network.existing; remove it or remove existing")
+        if self.nat_gateways == "none":
+            problems.add(
                 "natGateways",
-                "'none' leaves the fleet no way to pull images: add 'ecr.api' and 'ecr.dkr' "
-                "to interfaceEndpoints (and mirror the engine image into ECR) or use 'single'",
+                "'none' is not supported yet: the engine images (ghcr.io, Docker Hub) and the weights (the "
+                "Hugging Face Hub) are fetched from the internet; use 'single' or 'perAz'",
             )
+        resource_names: dict[str, int] = {}
+        for i, service in enumerate(self.interface_endpoints):
+            if service not in INTERFACE_ENDPOINT_SERVICES:
+                close = difflib.get_close_matches(service, sorted(INTERFACE_ENDPOINT_SERVICES), n=1, cutoff=0.7)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                problems.add(
+                    f"interfaceEndpoints[{i}]",
+                    f"{service!r} is not an AWS service with interface VPC endpoints: {hint}"
+                    "use the name in com.amazonaws.<region>.<name>, e.g. 'sqs' or 'ecr.api'",
+                )
+            # Each endpoint is a resource named after the service, dots made hyphens.
+            resource = network.endpoint_resource_name("network", service)
+            if resource in resource_names:
+                first = resource_names[resource]
+                problems.add(
+                    f"interfaceEndpoints[{i}]",
+                    f"{service!r} names the same endpoint as interfaceEndpoints[{first}] "
+                    f"({self.interface_endpoints[first]!r}): list each service once",
+                )
+            else:
+                resource_names[resource] = i
+        problems.raise_any()
         return self
+
+
+def _existing_problems(existing: ExistingNetworkConfig, problems: _Problems) -> None:
+    private, public = existing.private_subnet_ids, existing.public_subnet_ids
+    for key, ids in (("existing.privateSubnetIds", private), ("existing.publicSubnetIds", public)):
+        for i, subnet in enumerate(ids):
+            if subnet in ids[:i]:
+                problems.add(f"{key}[{i}]", f"{subnet} is listed twice: each subnet stands for one AZ")
+    for i, subnet in enumerate(public):
+        if subnet in private:
+            problems.add(
+                f"existing.publicSubnetIds[{i}]",
+                f"{subnet} is also a private subnet: the fleet and a public load balancer need separate subnets",
+            )
 
 
 # ---------------------------------------------------------------------- load balancer
 
 
 class LoadBalancerConfig(Section):
-    internal: bool = True
+    internal: StrictBool = True
     """Internal by default: reachable only inside the VPC (and peered networks)."""
     allowed_cidrs: list[ipaddress.IPv4Network] = []
     """Who may connect. Empty means the VPC's own range."""
     certificate_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+$")
-    """ACM certificate for the HTTPS listener; without one the listener is plain HTTP
-    (refused for production stacks)."""
-    idle_timeout_seconds: int = Field(load_balancer.DEFAULT_IDLE_TIMEOUT_SECONDS, ge=300, le=4000)
-    """Streamed generations hold a connection open; AWS's 60 s default cuts them."""
+    """ACM certificate for the HTTPS listener, in the stack's region; without one the
+    listener is plain HTTP (refused for production stacks)."""
+    idle_timeout_seconds: Count = Field(load_balancer.DEFAULT_IDLE_TIMEOUT_SECONDS, ge=300, le=4000)
+    """Streamed generations hold a connection open; AWS's 60 s default cuts them (AWS allows
+    1 to 4000 s)."""
 
     @model_validator(mode="after")
-    def _public_needs_cidrs(self) -> LoadBalancerConfig:
+    def _rules(self, info: ValidationInfo) -> LoadBalancerConfig:
+        problems = _Problems()
         if not self.internal and not self.allowed_cidrs:
-            raise _rule(
+            problems.add(
                 "allowedCidrs",
                 "a public load balancer needs an explicit allow list "
                 "(use [0.0.0.0/0] only if you really mean the whole internet)",
             )
+        for i, cidr in enumerate(self.allowed_cidrs):
+            if cidr in self.allowed_cidrs[:i]:
+                problems.add(f"allowedCidrs[{i}]", f"{cidr} is listed twice (AWS refuses a duplicate rule)")
+        # One security-group rule per CIDR and listener port (HTTPS and the HTTP redirect).
+        ports = 2 if self.certificate_arn else 1
+        if len(self.allowed_cidrs) * ports > MAX_SECURITY_GROUP_RULES:
+            problems.add(
+                "allowedCidrs",
+                f"{len(self.allowed_cidrs)} ranges x {ports} ports = {len(self.allowed_cidrs) * ports} inbound rules; "
+                f"a security group takes {MAX_SECURITY_GROUP_RULES} (AWS's default quota): merge ranges or use "
+                "a managed prefix list",
+            )
+        region = (info.context or {}).get("region")
+        if self.certificate_arn and region:
+            cert_region = self.certificate_arn.split(":")[3]
+            if cert_region != region:
+                # ACM: a load balancer uses certificates of its own region only.
+                problems.add(
+                    "certificateArn",
+                    f"the certificate is in {cert_region}, the stack in {region}: a load balancer can only use "
+                    f"an ACM certificate of its own region; request or import one in {region}",
+                )
+        problems.raise_any()
         return self
 
 
@@ -163,9 +260,18 @@ class AlertsConfig(Section):
     emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = []
     """Subscribed to the alarm topic (each address must confirm AWS's email)."""
 
+    @field_validator("emails")
+    @classmethod
+    def _once_each(cls, v: list[str]) -> list[str]:
+        lowered = [e.lower() for e in v]
+        for i, email in enumerate(lowered):
+            if email in lowered[:i]:
+                raise ValueError(f"{v[i]} is listed twice")
+        return v
+
 
 class ResultsConfig(Section):
-    expiration_days: int = Field(results_bucket.DEFAULT_EXPIRATION_DAYS, ge=1, le=3650)
+    expiration_days: Count = Field(results_bucket.DEFAULT_EXPIRATION_DAYS, ge=1, le=3650)
     """Results are deleted after this many days: they hold prompts and completions, which
     should not live forever."""
 
@@ -174,65 +280,124 @@ class ResultsConfig(Section):
 
 
 class CapacityConfig(Section):
-    min: int = Field(0, ge=0, le=100)
+    min: Count = Field(0, ge=0, le=100)
     """0 lets the model scale to zero when its queue is empty (no GPU cost when idle)."""
-    max: int = Field(2, ge=1, le=100)
+    max: Count = Field(2, ge=1, le=100)
     """Upper bound on instances across spot and on-demand: the cost ceiling."""
-    on_demand_base: int = Field(0, ge=0, le=100)
+    on_demand_base: Count = Field(0, ge=0, le=100)
     """Instances that are always on-demand (never interrupted). 0 means spot only."""
-    warm_pool: int = Field(0, ge=0, le=100)
+    warm_pool: Count = Field(0, ge=0, le=100)
     """Stopped on-demand instances kept with image and weights on disk, ready in about
     a minute instead of many. They cost only their volumes while stopped."""
-    on_demand_fallback_max: int | None = Field(None, ge=0, le=100)
+    on_demand_fallback_max: Count | None = Field(None, ge=0, le=100)
     """Extra on-demand instances while spot cannot deliver. Unset: up to max - onDemandBase
     (all the spot capacity); 0 turns the fallback off."""
-
-    @model_validator(mode="after")
-    def _bounds(self) -> CapacityConfig:
-        if self.max < self.min:
-            raise _rule("max", f"must be at least min ({self.min})")
-        if self.on_demand_base > self.max:
-            raise _rule("onDemandBase", f"must be at most max ({self.max})")
-        if self.fallback_max > self.max - self.on_demand_base:
-            raise _rule("onDemandFallbackMax", f"must be at most max - onDemandBase ({self.max - self.on_demand_base})")
-        on_demand_max = self.on_demand_base + self.fallback_max
-        if self.warm_pool > on_demand_max:
-            raise _rule(
-                "warmPool",
-                f"must be at most what the on-demand group can grow to (onDemandBase "
-                f"{self.on_demand_base} + onDemandFallbackMax {self.fallback_max} = {on_demand_max}): "
-                "warm instances only ever join that group",
-            )
-        return self
 
     @property
     def fallback_max(self) -> int:
         if self.on_demand_fallback_max is not None:
             return self.on_demand_fallback_max
-        return self.max - self.on_demand_base
+        return max(0, self.max - self.on_demand_base)
 
 
 class QueueConfig(Section):
-    visibility_timeout_seconds: int = Field(request_queue.DEFAULT_VISIBILITY_TIMEOUT_SECONDS, ge=30, le=43200)
+    visibility_timeout_seconds: Count = Field(request_queue.DEFAULT_VISIBILITY_TIMEOUT_SECONDS, ge=30, le=43200)
     """How long a worker owns a message before SQS hands it to another one; the worker
     extends it while a generation runs, so it only matters when a worker dies."""
-    max_receive_count: int = Field(request_queue.DEFAULT_MAX_RECEIVE_COUNT, ge=2, le=1000)
+    max_receive_count: Count = Field(request_queue.DEFAULT_MAX_RECEIVE_COUNT, ge=2, le=1000)
     """Deliveries before a message moves to the dead-letter queue (>= 2, as AWS advises;
     default and why: components.request_queue)."""
-    retention_seconds: int = Field(
+    retention_seconds: Count = Field(
         request_queue.DEFAULT_RETENTION_SECONDS, ge=60, lt=request_queue.DEAD_LETTER_RETENTION_SECONDS
     )
     """How long an unserved request waits (4 days, SQS's default). Below 14 days so the
     dead-letter queue, which keeps messages 14 days, always outlives it."""
 
 
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
+"""Auto Scaling's ``Recurrence``: Unix cron, five fields (docs/reference.md#ec2-auto-scaling).
+Numbers only: a stricter reading than cron's, which AWS is sure to accept."""
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why ``expression`` is not a five-field cron AWS accepts, or None."""
+    fields = expression.split()
+    if len(fields) != len(_CRON_FIELDS):
+        return f"{expression!r} has {len(fields)} fields; a cron has 5: minute hour day-of-month month day-of-week"
+    for text, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+        for part in text.split(","):
+            problem = _cron_part_problem(part, low, high)
+            if problem:
+                return f"{expression!r}: the {name} field {text!r} {problem}"
+    return None
+
+
+def _cron_part_problem(part: str, low: int, high: int) -> str | None:
+    span, _, step = part.partition("/")
+    if step and not (step.isdigit() and 1 <= int(step) <= high):
+        return f"has the step {step!r}; use a number from 1 to {high}"
+    if span == "*":
+        return None
+    first, _, last = span.partition("-")
+    for value in (first, last) if last else (first,):
+        if not value.isdigit():
+            return f"holds {value!r}; use numbers ({low}-{high}), '*', ranges a-b, lists a,b and steps /n"
+        if not low <= int(value) <= high:
+            return f"holds {value}, outside {low}-{high}"
+    if last and int(first) > int(last):
+        return f"has the range {span}, which runs backwards"
+    return None
+
+
 class ScheduleConfig(Section):
-    off_cron: str = Field(pattern=r"^\S+( \S+){4}$")
+    off_cron: str
     """Cron (minute hour day month weekday) when both groups go to zero, e.g. `0 19 * * 1-5`."""
-    on_cron: str = Field(pattern=r"^\S+( \S+){4}$")
+    on_cron: str
     """Cron when the configured capacity comes back, e.g. `0 7 * * 1-5`."""
-    time_zone: str = "UTC"
-    """IANA time zone of both crons, e.g. Europe/Berlin."""
+    time_zone: str = "Etc/UTC"
+    """IANA time zone of both crons, by its canonical name (e.g. Europe/Berlin, Etc/UTC): AWS
+    documents canonical names only, so an alias such as US/Eastern or UTC is refused with
+    its canonical name."""
+
+
+def _time_zone_problem(zone: str) -> str | None:
+    zones, links = _time_zones()
+    if zone in zones:
+        return None
+    if zone in links:
+        return (
+            f"{zone!r} is an alias; Auto Scaling takes canonical IANA names: use {links[zone]!r} "
+            "(docs/reference.md#ec2-auto-scaling)"
+        )
+    close = difflib.get_close_matches(zone, sorted(zones), n=1, cutoff=0.7)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{zone!r} is not an IANA time zone such as Europe/Berlin or Etc/UTC{hint}"
+
+
+@functools.cache
+def _time_zones() -> tuple[frozenset[str], dict[str, str]]:
+    """Canonical IANA zone names, and each alias (link) with its canonical zone, from the
+    database the tzdata package ships (its compact source lists zones and links apart)."""
+    text = importlib.resources.files("tzdata").joinpath("zoneinfo", "tzdata.zi").read_text()
+    zones, links = set(), {}
+    for line in text.splitlines():
+        kind, *fields = line.split()
+        if kind == "Z":
+            zones.add(fields[0])
+        elif kind == "L":
+            links[fields[1]] = fields[0]
+    return frozenset(zones), links
+
+
+class ArchitectureConfig(Section):
+    """The model's shape, from its config.json: what the KV cache of one token takes."""
+
+    layers: Count = Field(ge=1, le=1000)
+    """config.json num_hidden_layers."""
+    kv_heads: Count = Field(ge=1, le=1000)
+    """config.json num_key_value_heads (num_attention_heads when it has none)."""
+    head_dim: Count = Field(ge=1, le=4096)
+    """config.json head_dim, else hidden_size / num_attention_heads."""
 
 
 class ModelConfig(Section):
@@ -241,9 +406,17 @@ class ModelConfig(Section):
     revision: str = Field(pattern=r"^[0-9a-f]{40}$")
     """Commit of the model repository. Pinned, so a new revision is a reviewed change that
     rolls out deliberately (a branch name would change under a running fleet)."""
-    parameters_billions: float = Field(gt=0, le=2000)
-    """Size of the model: the GPU-memory check needs it and nothing can be fetched from
-    the Hub at plan time."""
+    parameters_billions: Number | None = Field(None, gt=0, le=2000)
+    """Size of the model, for the GPU-memory check (nothing can be fetched from the Hub at
+    plan time). Unset: taken from the built-in table of well-known models
+    (infra/model_catalog.py); required for any other model."""
+    context_length: Count | None = Field(None, ge=2)
+    """The longest sequence the model takes (config.json max_position_embeddings): engines
+    refuse to start when maxTotalTokens exceeds it. Unset: from the built-in table; required
+    for any other model."""
+    architecture: ArchitectureConfig | None = None
+    """Layers, KV heads and head size (config.json), for the KV-cache check. Unset: from the
+    built-in table; required for any other model."""
     engine: EngineName = "tgi"
     """`tgi` (default) or `vllm`."""
     backend: Literal["ec2", "sagemaker", "eks"] = "ec2"
@@ -255,74 +428,156 @@ class ModelConfig(Section):
     several with the same GPU count; the first is the on-demand type."""
     capacity: CapacityConfig = CapacityConfig()
     """How many instances: scale-to-zero by default, spot unless onDemandBase says otherwise."""
-    max_input_tokens: int = Field(4096, ge=1)
+    max_input_tokens: Count = Field(4096, ge=1)
     """Longest prompt the engine accepts; longer requests fail at once, never retried."""
-    max_total_tokens: int = Field(8192, ge=2)
-    """Prompt plus completion: bounds the KV cache per request."""
-    max_concurrent_requests: int = Field(DEFAULT_MAX_CONCURRENT_REQUESTS, ge=1, le=4096)
+    max_total_tokens: Count = Field(8192, ge=2)
+    """Prompt plus completion: bounds the KV cache per request. At most the model's context
+    length, and one request of it must fit in GPU memory beside the weights."""
+    max_concurrent_requests: Count = Field(DEFAULT_MAX_CONCURRENT_REQUESTS, ge=1, le=4096)
     """Requests the engine batches at once; more get HTTP 429 and are retried."""
     queue: QueueConfig = QueueConfig()
     """The model's request queue and its dead-letter queue."""
     image: str | None = None
     """Override the engine's pinned image (e.g. a copy in your ECR)."""
-    max_generation_seconds: int = Field(300, ge=10, le=3600)
+    max_generation_seconds: Count = Field(300, ge=10, le=3600)
     """Longest a single generation may run: the load balancer waits this long for a
-    leaving instance's requests (deregistration delay)."""
-    health_check_grace_seconds: int | None = Field(None, ge=60, le=7200)
+    leaving instance's requests (deregistration delay, 0 to 3600 s in AWS)."""
+    health_check_grace_seconds: Count | None = Field(None, ge=60, le=7200)
     """How long a new instance has to load the model before health checks count. Unset:
     estimated from the weights and the engine image (components.gpu_fleet)."""
-    target_backlog_per_instance: float | None = Field(None, gt=0)
+    target_backlog_per_instance: Number | None = Field(None, gt=0)
     """Queue backlog plus in-flight requests per instance that scaling aims for. Unset:
     maxConcurrentRequests (each instance full, nothing waiting)."""
     schedule: ScheduleConfig | None = None
     """Switch the model off and on at fixed times (e.g. dev outside working hours)."""
 
-    @field_validator("instance_types")
+    @field_validator("instance_types", mode="before")
     @classmethod
-    def _no_duplicates(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("lists an instance type twice")
-        return v
+    def _lower_case(cls, v: Any) -> Any:
+        # AWS's instance type names are lower case; G6.XLARGE means g6.xlarge.
+        return [t.strip().lower() if isinstance(t, str) else t for t in v] if isinstance(v, list) else v
 
     @model_validator(mode="after")
     def _rules(self) -> ModelConfig:
+        problems = _Problems()
         if self.backend != "ec2":
-            raise _rule(
-                "backend",
-                f"'{self.backend}' is not available yet (planned in a later release); use 'ec2'",
-            )
+            problems.add("backend", f"'{self.backend}' is not available yet (planned in a later release); use 'ec2'")
         if self.max_input_tokens >= self.max_total_tokens:
-            raise _rule(
+            problems.add(
                 "maxInputTokens",
                 f"must be less than maxTotalTokens ({self.max_total_tokens}) to leave room for the completion",
             )
         engine = ENGINES[self.engine]
         if self.quantization not in engine.quantize_values:
             supported = ", ".join(q.value for q in engine.quantize_values)
-            raise _rule(
-                "quantization",
-                f"'{self.quantization.value}' is not supported by {self.engine}; use one of {supported}",
+            problems.add(
+                "quantization", f"'{self.quantization.value}' is not supported by {self.engine}; use one of {supported}"
             )
-        self._check_instance_types()
+        shape = self._shape(problems)
+        if shape is not None and self.max_total_tokens > shape.context_length:
+            source = "contextLength" if self.context_length is not None else f"{self.model_id}'s context length"
+            problems.add(
+                "maxTotalTokens",
+                f"{self.max_total_tokens} is beyond {source} ({shape.context_length}): the engine refuses to "
+                f"start; lower it to {shape.context_length} or less",
+            )
+        self._check_instance_types(problems, shape)
+        self._capacity_rules(problems)
+        self._schedule_rules(problems)
+        problems.raise_any()
         return self
 
-    def _check_instance_types(self) -> None:
-        types = []
+    def _capacity_rules(self, problems: _Problems) -> None:
+        c = self.capacity
+        if c.max < c.min:
+            problems.add("capacity.max", f"must be at least min ({c.min})")
+        if c.on_demand_base > c.max:
+            problems.add("capacity.onDemandBase", f"must be at most max ({c.max})")
+        elif c.fallback_max > c.max - c.on_demand_base:
+            problems.add(
+                "capacity.onDemandFallbackMax", f"must be at most max - onDemandBase ({c.max - c.on_demand_base})"
+            )
+        elif c.warm_pool > c.on_demand_base + c.fallback_max:
+            problems.add(
+                "capacity.warmPool",
+                f"must be at most what the on-demand group can grow to (onDemandBase {c.on_demand_base} + "
+                f"onDemandFallbackMax {c.fallback_max} = {c.on_demand_base + c.fallback_max}): "
+                "warm instances only ever join that group",
+            )
+
+    def _schedule_rules(self, problems: _Problems) -> None:
+        schedule = self.schedule
+        if schedule is None:
+            return
+        for key, cron in (("offCron", schedule.off_cron), ("onCron", schedule.on_cron)):
+            problem = cron_problem(cron)
+            if problem:
+                problems.add(f"schedule.{key}", problem)
+        if schedule.off_cron.split() == schedule.on_cron.split():
+            problems.add("schedule.onCron", "is the same time as offCron: the model would never run")
+        problem = _time_zone_problem(schedule.time_zone)
+        if problem:
+            problems.add("schedule.timeZone", problem)
+
+    def _shape(self, problems: _Problems) -> model_catalog.ModelShape | None:
+        """The model's shape: the config's own values over the built-in table's."""
+        known = model_catalog.lookup(self.model_id)
+        missing = []
+        if self.parameters_billions is None and known is None:
+            missing.append(("parametersBillions", "its size in billions of parameters (model card)"))
+        if self.context_length is None and known is None:
+            missing.append(("contextLength", "config.json max_position_embeddings"))
+        if self.architecture is None and known is None:
+            missing.append(
+                (
+                    "architecture",
+                    "{layers, kvHeads, headDim}: config.json num_hidden_layers, num_key_value_heads, head_dim",
+                )
+            )
+        for key, what in missing:
+            problems.add(
+                key,
+                f"required: {self.model_id} is not in the built-in table of models (infra/model_catalog.py); "
+                f"set {what}",
+            )
+        if missing:
+            return None
+        arch = self.architecture
+        return model_catalog.ModelShape(
+            parameters_billions=self.parameters_billions
+            if self.parameters_billions is not None
+            else known.parameters_billions,  # type: ignore[union-attr]
+            context_length=self.context_length if self.context_length is not None else known.context_length,  # type: ignore[union-attr]
+            layers=arch.layers if arch else known.layers,  # type: ignore[union-attr]
+            kv_heads=arch.kv_heads if arch else known.kv_heads,  # type: ignore[union-attr]
+            head_dim=arch.head_dim if arch else known.head_dim,  # type: ignore[union-attr]
+            source=known.source if known is not None and arch is None else "stack config",
+        )
+
+    def _check_instance_types(self, problems: _Problems, shape: model_catalog.ModelShape | None) -> None:
+        types: list[catalog.InstanceType] = []
         for i, name in enumerate(self.instance_types):
+            if name in self.instance_types[:i]:
+                problems.add(f"instanceTypes[{i}]", f"{name} is listed twice")
+                continue
             try:
                 types.append(catalog.lookup(name))
             except catalog.UnknownInstanceTypeError as e:
-                raise _rule(f"instanceTypes[{i}]", str(e)) from None
-        for i, t in enumerate(types):
-            self._check_fits(i, t)
+                problems.add(f"instanceTypes[{i}]", str(e))
+        for t in types:
+            at = f"instanceTypes[{self.instance_types.index(t.name)}]"
             if self.quantization.needs_fp8_hardware and not t.gpu.fp8:
-                raise _rule(
-                    f"instanceTypes[{i}]",
+                problems.add(
+                    at,
                     f"{t.name} has {t.gpu.model} GPUs, which lack FP8; "
                     "use an L4, L40S or H100 type (g6, g6e, p5) or another quantization",
                 )
-        if self.capacity.max > self.capacity.on_demand_base and len(types) < 2:
-            raise _rule(
+            elif shape is not None:
+                fit = self.memory_fit(t, shape)
+                if not fit.fits:
+                    problems.add(at, self._does_not_fit(t, fit, shape))
+        if self.capacity.max > self.capacity.on_demand_base and len(self.instance_types) < 2:
+            problems.add(
                 "instanceTypes",
                 "spot capacity needs at least two instance types (each is its own spot pool; "
                 "one pool runs dry often); add one, or set capacity.onDemandBase to max",
@@ -330,27 +585,50 @@ class ModelConfig(Section):
         counts = {t.gpu_count for t in types}
         if len(counts) > 1:
             listing = ", ".join(f"{t.name}: {t.gpu_count}" for t in types)
-            raise _rule(
+            problems.add(
                 "instanceTypes",
-                f"must all have the same number of GPUs, because the engine shards the model "
-                f"over all of them ({listing})",
+                "must all have the same number of GPUs, because the engine shards the model over all of them "
+                f"({listing})",
             )
 
-    def _check_fits(self, index: int, t: catalog.InstanceType) -> None:
-        weights = catalog.weights_gb(self.parameters_billions, self.quantization.bytes_per_parameter)
-        usable = catalog.usable_gpu_memory_gb(t)
-        if weights <= usable:
-            return
-        fits = catalog.smallest_fitting(weights)
-        suggestion = f"; the cheapest type that fits is {fits.name}" if fits else ""
-        raise _rule(
-            f"instanceTypes[{index}]",
-            f"{t.name} cannot hold the weights: {self.parameters_billions:g}B parameters x "
-            f"{self.quantization.bytes_per_parameter:g} bytes ({self.quantization.value}) = "
-            f"{weights:g} GB > {usable:g} GB usable "
-            f"({catalog.GPU_MEMORY_USABLE_FRACTION:.0%} of {t.gpu_count} x {t.gpu.memory_gb} GB "
-            f"{t.gpu.model}){suggestion}, or quantize",
+    def memory_fit(self, t: catalog.InstanceType, shape: model_catalog.ModelShape) -> catalog.MemoryFit:
+        return catalog.memory_fit(
+            t,
+            weights_gb=catalog.weights_gb(shape.parameters_billions, self.quantization.bytes_per_parameter),
+            kv_bytes_per_token=model_catalog.kv_cache_bytes_per_token(shape, t.gpu_count),
+            tokens=self.max_total_tokens,
         )
+
+    def _does_not_fit(self, t: catalog.InstanceType, fit: catalog.MemoryFit, shape: model_catalog.ModelShape) -> str:
+        def fits(other: catalog.InstanceType) -> bool:
+            return (other.gpu.fp8 or not self.quantization.needs_fp8_hardware) and self.memory_fit(other, shape).fits
+
+        suggestion = catalog.suggest(t, fits)
+        hint = f"; {suggestion}" if suggestion else ""
+        q = self.quantization
+        weights = f"{shape.parameters_billions:g}B parameters x {q.bytes_per_parameter:g} bytes ({q.value})"
+        per_gpu = f" / {t.gpu_count} GPUs" if t.gpu_count > 1 else ""
+        room = fit.usable_gb - fit.weights_gb
+        tokens = max(0, math.floor(room * 1e9 / fit.kv_bytes_per_token)) if fit.kv_bytes_per_token else 0
+        lower = (
+            f", or lower maxTotalTokens to {tokens} (what fits beside the weights)"
+            if fit.weights_gb < fit.usable_gb and tokens >= 2
+            else ", or quantize"
+        )
+        return (
+            f"{t.name} cannot hold the weights and one request of maxTotalTokens: per GPU, {weights}{per_gpu} = "
+            f"{fit.weights_gb:.3g} GB, plus a KV cache of {self.max_total_tokens} tokens x "
+            f"{fit.kv_bytes_per_token / 1e6:.3g} MB = {fit.kv_gb:.3g} GB, is more than the "
+            f"{fit.usable_gb:.3g} GB usable ({catalog.GPU_MEMORY_USABLE_FRACTION:.0%} of {t.gpu.memory_gb} GB "
+            f"{t.gpu.model}){hint}{lower}"
+        )
+
+    @property
+    def shape(self) -> model_catalog.ModelShape:
+        """The model's shape (validated: always known once the config is valid)."""
+        shape = self._shape(_Problems())
+        assert shape is not None
+        return shape
 
     @property
     def instance_catalog(self) -> list[catalog.InstanceType]:
@@ -369,8 +647,17 @@ class ModelConfig(Section):
         )
 
 
+class Ec2Config(Section):
+    """Settings of the EC2 backend shared by its models."""
+
+    ami_id: str | None = Field(None, pattern=r"^ami-[0-9a-f]{8,17}$")
+    """The GPU AMI of every instance, pinned: AWS's Deep Learning Base OSS Nvidia Driver GPU
+    AMI (Amazon Linux 2023) for the stack's region. A new AMI is a deliberate change that
+    rolls the fleet: `llm-serving ami latest STACK` shows the newest one and how to pin it."""
+
+
 class StackConfig(Section):
-    production: bool = False
+    production: StrictBool = False
     """Marks a production stack: stricter rules apply (several AZs with a NAT per AZ,
     HTTPS, someone to alert, deletion protection)."""
     network: NetworkConfig = NetworkConfig()
@@ -381,42 +668,86 @@ class StackConfig(Section):
     """Who hears about alarms."""
     results: ResultsConfig = ResultsConfig()
     """The results bucket of the asynchronous path."""
+    ec2: Ec2Config = Ec2Config()
+    """The EC2 backend: the pinned GPU AMI (required when a model runs on EC2)."""
     worker_image: str = Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$")
     """Image of the queue worker, built from model_server/Dockerfile and pushed to a
     registry the instances can pull from (ECR: the instance role gets pull rights)."""
     models: dict[str, ModelConfig] = Field(min_length=1)
-    """The models to serve, keyed by name: reordering them replaces nothing."""
+    """The models to serve, keyed by name: reordering them replaces nothing. At most 62: the
+    stack's dashboard holds 8 graphs per model and CloudWatch 500 per dashboard."""
 
-    @field_validator("models")
+    @field_validator("models", mode="before")
     @classmethod
-    def _model_names(cls, v: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+    def _model_names(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        problems = _Problems()
         for name in v:
-            if not re.fullmatch(MODEL_NAME_PATTERN, name):
-                raise _rule(
-                    name,
+            if not isinstance(name, str) or not re.fullmatch(MODEL_NAME_PATTERN, name):
+                problems.add(
+                    str(name),
                     "model names must be 2 to 16 characters of lowercase letters, digits and "
                     "hyphens, starting with a letter (they become parts of AWS resource names)",
                 )
+        if len(v) > MAX_MODELS:
+            problems.add(
+                "",
+                f"{len(v)} models; a stack holds at most {MAX_MODELS}: its load balancer takes "
+                f"{MAX_LISTENER_RULES} routing rules and its dashboard {dashboard.MAX_WIDGETS} graphs "
+                f"({dashboard.WIDGETS_PER_MODEL} per model) by AWS's default quotas; split the models over two stacks",
+            )
+        problems.raise_any()
         return v
 
     @model_validator(mode="after")
-    def _production_rules(self) -> StackConfig:
-        if not self.production:
-            return self
-        if self.network.existing is None and self.network.nat_gateways == "single":
-            raise _rule(
-                "network.natGateways",
-                "production stacks need 'perAz' (or 'none' with VPC endpoints): one NAT "
-                "gateway is a single-AZ point of failure",
+    def _stack_rules(self) -> StackConfig:
+        problems = _Problems()
+        for at, message in production_problems(self.production, self.network, self.load_balancer, self.alerts):
+            problems.add(at, message)
+        ec2_models = [n for n, m in self.models.items() if m.backend == "ec2"]
+        if ec2_models and self.ec2.ami_id is None:
+            problems.add(
+                "ec2.amiId",
+                f"required: pin the GPU AMI of {', '.join(ec2_models)} (`llm-serving ami latest STACK` shows "
+                "the newest Deep Learning AMI of the stack's region and the command to pin it)",
             )
-        if self.load_balancer.certificate_arn is None:
-            raise _rule(
-                "loadBalancer.certificateArn",
-                "production stacks serve HTTPS only: set an ACM certificate ARN",
+        existing = self.network.existing
+        if existing is not None and not self.load_balancer.internal and len(existing.public_subnet_ids) < 2:
+            problems.add(
+                "network.existing.publicSubnetIds",
+                "a public load balancer needs public subnets in at least two AZs; list them, "
+                "or keep loadBalancer.internal true",
             )
-        if not self.alerts.emails:
-            raise _rule("alerts.emails", "production stacks need at least one address to alert")
+        problems.raise_any()
         return self
+
+
+def production_problems(
+    production: bool,
+    network: NetworkConfig | None,
+    load_balancer: LoadBalancerConfig | None,
+    alerts: AlertsConfig | None,
+) -> list[tuple[str, str]]:
+    """The rules of production stacks, on whichever sections are valid: run even when other
+    parts of the config fail, so one run reports every problem."""
+    if not production:
+        return []
+    problems = []
+    if network is not None and network.existing is None and network.nat_gateways == "single":
+        problems.append(
+            (
+                "network.natGateways",
+                "production stacks need 'perAz': one NAT gateway is a single-AZ point of failure",
+            )
+        )
+    if load_balancer is not None and load_balancer.certificate_arn is None:
+        problems.append(
+            ("loadBalancer.certificateArn", "production stacks serve HTTPS only: set an ACM certificate ARN")
+        )
+    if alerts is not None and not alerts.emails:
+        problems.append(("alerts.emails", "production stacks need at least one address to alert"))
+    return problems
 
 
 # ------------------------------------------------------------------- errors and loading
@@ -483,24 +814,41 @@ def _unknown_key_message(loc: tuple[Any, ...]) -> str:
     known = [f.alias or n for n, f in section.model_fields.items()]
     if section is StackConfig:
         known.append(HUGGING_FACE_TOKEN_KEY)
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    key = str(loc[-1])
+    if to_camel(key) in known:
+        return f"unknown key: keys are camelCase: did you mean {to_camel(key)}?"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]}? " if close else ""
     return f"unknown key: {hint}valid keys here: {', '.join(sorted(known))}"
 
 
-def _format(error: Mapping[str, Any]) -> str:
+_TYPE_MESSAGES = {
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping of keys to values",
+    "model_type": "must be a mapping of keys to values",
+}
+
+
+def _format(error: Mapping[str, Any]) -> list[str]:
     loc = tuple(error["loc"])
-    if error["type"] == "extra_forbidden":
-        return f"{_key_path(loc)}: {_unknown_key_message(loc)}"
-    if error["type"] == "config_rule":
-        loc = loc + _split_at(error["ctx"]["at"])
-        return f"{_key_path(loc)}: {error['msg']}"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return [f"{_key_path(loc)}: {_unknown_key_message(loc)}"]
+    if kind == "config_rules":
+        return [f"{_key_path(loc + _split_at(at))}: {message}" for at, message in error["ctx"]["problems"]]
     message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "missing":
+    if kind == "missing":
         message = "required: this key has no default; add it"
-    elif error["type"] == "string_pattern_mismatch":
+    elif kind in _TYPE_MESSAGES:
+        message = f"{_TYPE_MESSAGES[kind]}, not {json.dumps(error['input'])}"
+    elif kind == "string_pattern_mismatch":
         message = f"{error['input']!r} {_pattern_hint(loc)}"
-    return f"{_key_path(loc)}: {message[0].lower()}{message[1:]}"
+    return [f"{_key_path(loc)}: {message[0].lower()}{message[1:]}"]
 
 
 _PATTERN_HINTS = {
@@ -508,13 +856,14 @@ _PATTERN_HINTS = {
     "modelId": "must be a Hugging Face repository id such as org/name",
     "certificateArn": "must be an ACM certificate ARN",
     "vpcId": "must be a VPC id such as vpc-0abc12345",
+    "privateSubnetIds": "must be a subnet id such as subnet-0abc12345",
+    "publicSubnetIds": "must be a subnet id such as subnet-0abc12345",
+    "amiId": "must be an AMI id such as ami-0abc12345def67890",
     "emails": "must be an email address",
     "workerImage": (
         "must be an image reference with a tag or digest, "
         "e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/llm-serving-worker:0.1.0"
     ),
-    "offCron": "must be a cron of 5 fields, e.g. '0 19 * * 1-5'",
-    "onCron": "must be a cron of 5 fields, e.g. '0 7 * * 1-5'",
 }
 
 
@@ -525,12 +874,42 @@ def _pattern_hint(loc: tuple[Any, ...]) -> str:
     return "has the wrong format"
 
 
-def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Validate the namespace's values (already JSON-decoded, keys without the namespace)."""
+def parse_stack_config(raw: Mapping[str, Any], region: str | None = None) -> StackConfig:
+    """Validate the namespace's values (already JSON-decoded, keys without the namespace).
+
+    ``region`` is the stack's AWS region, when known, for the rules that depend on it (an
+    ACM certificate must be in it). Raises ``ConfigError`` with every problem found."""
+    context = {"region": region}
     try:
-        return StackConfig.model_validate(dict(raw))
+        return StackConfig.model_validate(dict(raw), context=context)
     except ValidationError as e:
-        raise ConfigError(list(dict.fromkeys(_format(err) for err in e.errors(include_url=False)))) from None
+        lines = [line for err in e.errors(include_url=False) for line in _format(err)]
+    # The stack-level rules ran only if every section was valid: run the production rules
+    # on the sections that are, so one run reports everything.
+    if not any(line.startswith(f"{NAMESPACE}:production") for line in lines):
+        sections = {
+            key: _valid_section(cls, raw.get(to_camel(key)), context) for key, cls in _PRODUCTION_SECTIONS.items()
+        }
+        production = raw.get("production") is True
+        lines += [
+            f"{_key_path(_split_at(at))}: {message}"
+            for at, message in production_problems(production, **sections)  # type: ignore[arg-type]
+        ]
+    raise ConfigError(list(dict.fromkeys(lines)))
+
+
+_PRODUCTION_SECTIONS: dict[str, type[Section]] = {
+    "network": NetworkConfig,
+    "load_balancer": LoadBalancerConfig,
+    "alerts": AlertsConfig,
+}
+
+
+def _valid_section(cls: type[Section], value: Any, context: Mapping[str, Any]) -> Section | None:
+    try:
+        return cls.model_validate(value if value is not None else {}, context=context)
+    except ValidationError:
+        return None
 
 
 def decode_value(value: Any) -> Any:
@@ -566,6 +945,22 @@ def read_namespace() -> dict[str, Any]:
     return {k[len(prefix) :]: decode_value(v) for k, v in merged.items() if k.startswith(prefix)}
 
 
+def stack_region() -> str | None:
+    """The stack's AWS region as the AWS provider will see it: ``aws:region`` in stack
+    config, else the environment (AWS_REGION, AWS_DEFAULT_REGION); None if neither says."""
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return merged.get("aws:region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def stack_name_problem(stack: str) -> str | None:
+    if re.fullmatch(STACK_NAME_PATTERN, stack):
+        return None
+    return (
+        f"stack name {stack!r}: the stack's name becomes part of AWS names (its dashboard takes only "
+        "letters, digits, - and _), so use 1 to 40 of those; rename it with `pulumi stack rename`"
+    )
+
+
 def load_stack_config() -> StackConfig:
     """Validate the running stack's config, or raise ``ConfigError`` naming every bad key.
 
@@ -573,6 +968,9 @@ def load_stack_config() -> StackConfig:
     raw = read_namespace()
     token_key = f"{NAMESPACE}:{HUGGING_FACE_TOKEN_KEY}"
     errors = []
+    problem = stack_name_problem(pulumi.get_stack())
+    if problem:
+        errors.append(problem)
     if HUGGING_FACE_TOKEN_KEY in raw and token_key not in _secret_keys():
         errors.append(
             f"{token_key}: is stored in plain text; run "
@@ -581,7 +979,7 @@ def load_stack_config() -> StackConfig:
     raw.pop(HUGGING_FACE_TOKEN_KEY, None)
     errors += plain_token_lookalikes(raw)
     try:
-        config = parse_stack_config(raw)
+        config = parse_stack_config(raw, stack_region())
     except ConfigError as e:
         errors += e.lines
     if errors:

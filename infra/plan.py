@@ -76,6 +76,8 @@ class PlannedResource:
     dependencies: tuple[str, ...]
     id: str
     """The (placeholder) id the mocks gave the resource; never shown in the JSON."""
+    ignore_changes: tuple[str, ...] = ()
+    """Input paths the resource option ``ignore_changes`` keeps Pulumi from updating."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """What the mocks answered (inputs plus placeholders such as ``arn``), for tests that
     check one resource points at another."""
@@ -346,12 +348,24 @@ _ARN_SUFFIX_FORMATS = {
 }
 
 
+Invoke = Callable[["_Mocks", dict[str, Any]], dict[str, Any]]
+"""An answer to a data-source lookup: the mocks and the lookup's arguments -> its result."""
+
+
 class _Mocks(mocks.Mocks):
     """Answers resource registrations and invokes the way AWS would, with placeholders for
-    what only AWS can know. Every placeholder is recorded so the plan can mark it."""
+    what only AWS can know. Every placeholder is recorded so the plan can mark it.
 
-    def __init__(self, region: str) -> None:
+    Lookups about the account (an existing subnet's VPC and AZ, whether an AMI exists) are
+    answered as if the account matched the config: the plan cannot know otherwise, and
+    ``pulumi preview`` checks them for real (``infra.preflight``)."""
+
+    def __init__(
+        self, region: str, config: Mapping[str, str] | None = None, invokes: Mapping[str, Invoke] | None = None
+    ) -> None:
         self.region = region
+        self.config = dict(config or {})
+        self.invokes = {**_INVOKES, **(invokes or {})}
         self.computed: set[str] = set()
         self._lock = threading.Lock()
 
@@ -400,7 +414,7 @@ class _Mocks(mocks.Mocks):
         return resource_id, state
 
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
-        answer = _INVOKES.get(args.token)
+        answer = self.invokes.get(args.token)
         if answer is None:
             raise NotImplementedError(
                 f"the offline plan has no answer for the invoke {args.token}; add one to infra/plan.py"
@@ -470,29 +484,47 @@ def _get_partition(_m: _Mocks, _: dict[str, Any]) -> dict[str, Any]:
     return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
 
 
-def _get_ssm_parameter(m: _Mocks, args: dict[str, Any]) -> dict[str, Any]:
-    name = str(args.get("name"))
-    # Public AMI parameters resolve to an AMI id in the account's region at deploy time.
-    value = m._placeholder(f"ami-{hashlib.sha256(name.encode()).hexdigest()[:17]}")
+def _existing_network(m: _Mocks) -> dict[str, Any]:
+    network = json.loads(m.config.get("llm-serving:network", "{}") or "{}")
+    existing = network.get("existing") if isinstance(network, dict) else None
+    return existing if isinstance(existing, dict) else {}
+
+
+def _get_subnet(m: _Mocks, args: dict[str, Any]) -> dict[str, Any]:
+    """An existing subnet, as the config describes it: in the configured VPC, each listed
+    subnet in its own AZ (in list order)."""
+    subnet = str(args.get("id"))
+    existing = _existing_network(m)
+    lists = [existing.get("privateSubnetIds") or [], existing.get("publicSubnetIds") or []]
+    position = next((ids.index(subnet) for ids in lists if subnet in ids), 0)
     return {
-        "id": name,
-        "name": name,
-        "value": value,
-        "insecureValue": value,
-        "type": "String",
-        "version": 1,
-        "arn": f"arn:aws:ssm:{m.region}::parameter{name}",
+        "id": subnet,
+        "vpcId": existing.get("vpcId", f"vpc-of-{subnet}"),
+        "availabilityZone": f"{m.region}{'abcdef'[position % 6]}",
+        "arn": f"arn:aws:ec2:{m.region}:{ACCOUNT_ID}:subnet/{subnet}",
     }
 
 
-_INVOKES: dict[str, Callable[[_Mocks, dict[str, Any]], dict[str, Any]]] = {
+def _get_ami_ids(_m: _Mocks, args: dict[str, Any]) -> dict[str, Any]:
+    wanted = [v for f in args.get("filters") or [] if f.get("name") == "image-id" for v in f.get("values", [])]
+    return {"id": "ami-ids", "ids": wanted, "owners": args.get("owners", [])}
+
+
+def _get_vpc_endpoint_service(m: _Mocks, args: dict[str, Any]) -> dict[str, Any]:
+    name = str(args.get("serviceName"))
+    return {"id": name, "serviceName": name, "serviceType": "Interface", "serviceId": f"vpce-svc-{_short_hash(name)}"}
+
+
+_INVOKES: dict[str, Invoke] = {
     "aws:index/getRegion:getRegion": _get_region,
     "aws:index/getAvailabilityZones:getAvailabilityZones": _get_availability_zones,
     "aws:ec2/getVpc:getVpc": _get_vpc,
     "aws:index/getCallerIdentity:getCallerIdentity": _get_caller_identity,
     "aws:index/getPartition:getPartition": _get_partition,
-    "aws:ssm/getParameter:getParameter": _get_ssm_parameter,
     "aws:elb/getServiceAccount:getServiceAccount": _get_elb_service_account,
+    "aws:ec2/getSubnet:getSubnet": _get_subnet,
+    "aws:ec2/getAmiIds:getAmiIds": _get_ami_ids,
+    "aws:ec2/getVpcEndpointService:getVpcEndpointService": _get_vpc_endpoint_service,
 }
 
 
@@ -519,6 +551,7 @@ class _Recorder(mocks.MockMonitor):
                 inputs=inputs,
                 dependencies=tuple(sorted(request.dependencies)),
                 id=response.id,
+                ignore_changes=tuple(request.ignoreChanges),
             )
             with self._lock:
                 if resource.urn in self._urns:
@@ -532,11 +565,17 @@ class _Recorder(mocks.MockMonitor):
 # ------------------------------------------------------------------------------ plan
 
 
-def run_plan(stack: str, project_dir: Path = PROJECT_DIR, overrides: Mapping[str, Any] | None = None) -> Plan:
+def run_plan(
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    overrides: Mapping[str, Any] | None = None,
+    invokes: Mapping[str, Invoke] | None = None,
+) -> Plan:
     """Evaluate the program for ``stack`` offline and return what it declares.
 
     ``overrides`` replace stack-file values (full keys, e.g. ``llm-serving:models``), which
-    is how tests try a config without writing a file. Raises ``StackFileError`` and the
+    is how tests try a config without writing a file; ``invokes`` answer lookups otherwise
+    than the mocks do (an account with fewer AZs). Raises ``StackFileError`` and the
     program's own errors (``infra.config.ConfigError`` for an invalid config)."""
     values, secrets = read_stack_config(stack, project_dir)
     for key, value in (overrides or {}).items():
@@ -548,6 +587,7 @@ def run_plan(stack: str, project_dir: Path = PROJECT_DIR, overrides: Mapping[str
             stack=stack,
             config=values,
             secret_keys=secrets,
+            invokes=invokes,
         )
     except DuplicateUrnError as e:
         from infra.config import ConfigError
@@ -573,13 +613,14 @@ def run_program(
     stack: str = "test",
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
+    invokes: Mapping[str, Invoke] | None = None,
 ) -> Plan:
     """Run any Pulumi program (a function declaring resources) under the plan's mocks.
 
     The offline plan runs ``infra/__main__.py`` through this; component tests run a single
     component."""
     values = dict(config or {})
-    m = _Mocks(region=values.get("aws:region", "us-east-1"))
+    m = _Mocks(region=values.get("aws:region", "us-east-1"), config=values, invokes=invokes)
     monitor = _Recorder(m)
     # A second run in the same process needs a fresh root stack resource.
     settings.ROOT.set(None)

@@ -10,15 +10,15 @@ import pulumi
 
 from components import model_alarms
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
-from components.dashboard import DashboardModel, StackDashboard, StackDashboardArgs
+from components.dashboard import DashboardModel, StackDashboard, StackDashboardArgs, dashboard_name
 from components.gpu_fleet import GpuFleet, GpuFleetArgs, Schedule
 from components.load_balancer import ModelLoadBalancer, ModelLoadBalancerArgs, ModelRoute, ModelRouteArgs
-from components.model_alarms import ModelAlarms, ModelAlarmsArgs
+from components.model_alarms import LoadBalancerAlarms, LoadBalancerAlarmsArgs, ModelAlarms, ModelAlarmsArgs
 from components.model_token import ModelToken, ModelTokenArgs
 from components.network import Network, NetworkArgs
 from components.request_queue import RequestQueue, RequestQueueArgs
 from components.results_bucket import RESULTS_PREFIX, ResultsBucket, ResultsBucketArgs
-from infra import catalog
+from infra import catalog, preflight
 from infra.config import (
     HUGGING_FACE_TOKEN_KEY,
     NAMESPACE,
@@ -91,12 +91,18 @@ def rule_priorities(names: list[str]) -> dict[str, int]:
     return priorities
 
 
+def stack_prefix() -> str:
+    return f"llm-{pulumi.get_stack()}-"
+
+
 def name_prefix(model: str) -> str:
-    return f"llm-{pulumi.get_stack()}-{model}-"
+    return f"{stack_prefix()}{model}-"
 
 
 def build(config: StackConfig) -> dict[str, object]:
     """Declare the whole stack; returns what the stack exports."""
+    # What only the account can answer, before anything is declared.
+    preflight.check(config)
     network = Network("network", network_args(config.network))
     results = ResultsBucket(
         "results",
@@ -131,6 +137,12 @@ def build(config: StackConfig) -> dict[str, object]:
             },
         ),
     )
+    LoadBalancerAlarms(
+        "models",
+        LoadBalancerAlarmsArgs(
+            name_prefix=stack_prefix(), alarm_topic_arn=topic.topic_arn, load_balancer_arn_suffix=balancer.arn_suffix
+        ),
+    )
     priorities = rule_priorities(list(config.models))
     models: dict[str, dict[str, object]] = {}
     panels: list[DashboardModel] = []
@@ -139,7 +151,7 @@ def build(config: StackConfig) -> dict[str, object]:
             name, model, config, network, results, token, topic, balancer, priorities[name]
         )
         panels.append(panel)
-    dashboard = StackDashboard("stack", StackDashboardArgs(models=panels))
+    dashboard = StackDashboard("stack", StackDashboardArgs(models=panels, name=dashboard_name(pulumi.get_stack())))
     return {
         "vpcId": network.vpc_id,
         "privateSubnetIds": network.private_subnet_ids,
@@ -181,43 +193,47 @@ def build_model(
     settings = model.engine_settings(name)
     capacity = model.capacity
     schedule = model.schedule
-    fleet = GpuFleet(
-        name,
-        GpuFleetArgs(
-            model=name,
-            name_prefix=prefix,
-            engine=engine,
-            engine_args=engine.container_args(settings),
-            download_args=engine.download_args(settings),
-            engine_image=model.image or engine.image,
-            worker_image=config.worker_image,
-            instance_types=tuple(model.instance_types),
-            weights_gb=catalog.weights_gb(model.parameters_billions, model.quantization.bytes_per_parameter),
-            vpc_id=network.vpc_id,
-            subnet_ids=network.private_subnet_ids,
-            load_balancer_security_group_id=balancer.security_group_id,
-            target_group_arn=route.target_group_arn,
-            queue_url=queue.queue_url,
-            queue_name=queue.queue_name,
-            consume_policy_json=queue.consume_policy_json,
-            results_bucket=results.bucket_name,
-            results_policy_json=results.write_results_policy_json(name),
-            token_secret_arn=token.secret_arn,
-            token_policy_json=token.read_policy_json,
-            min_size=capacity.min,
-            max_size=capacity.max,
-            on_demand_base=capacity.on_demand_base,
-            on_demand_fallback_max=capacity.fallback_max,
-            warm_pool_size=capacity.warm_pool,
-            health_check_grace_seconds=model.health_check_grace_seconds,
-            target_backlog_per_instance=model.target_backlog_per_instance or model.max_concurrent_requests,
-            worker_max_in_flight=engine.worker_in_flight(model.max_concurrent_requests),
-            schedule=Schedule(off_cron=schedule.off_cron, on_cron=schedule.on_cron, time_zone=schedule.time_zone)
-            if schedule
-            else None,
-            refresh_rollback_alarm_names=list(model_alarms.alarm_names(prefix).values()),
+    assert config.ec2.ami_id is not None  # the config requires it for EC2 models
+    fleet_args = GpuFleetArgs(
+        model=name,
+        name_prefix=prefix,
+        engine=engine,
+        engine_args=engine.container_args(settings),
+        download_args=engine.download_args(settings),
+        engine_image=model.image or engine.image,
+        worker_image=config.worker_image,
+        ami_id=config.ec2.ami_id,
+        instance_types=tuple(model.instance_types),
+        weights_gb=catalog.weights_gb(model.shape.parameters_billions, model.quantization.bytes_per_parameter),
+        vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids,
+        load_balancer_security_group_id=balancer.security_group_id,
+        target_group_arn=route.target_group_arn,
+        queue_url=queue.queue_url,
+        queue_name=queue.queue_name,
+        consume_policy_json=queue.consume_policy_json,
+        results_bucket=results.bucket_name,
+        results_policy_json=results.write_results_policy_json(name),
+        token_secret_arn=token.secret_arn,
+        token_policy_json=token.read_policy_json,
+        min_size=capacity.min,
+        max_size=capacity.max,
+        on_demand_base=capacity.on_demand_base,
+        on_demand_fallback_max=capacity.fallback_max,
+        warm_pool_size=capacity.warm_pool,
+        health_check_grace_seconds=model.health_check_grace_seconds,
+        target_backlog_per_instance=(
+            model.target_backlog_per_instance
+            if model.target_backlog_per_instance is not None
+            else model.max_concurrent_requests
         ),
+        worker_max_in_flight=engine.worker_in_flight(model.max_concurrent_requests),
+        schedule=Schedule(off_cron=schedule.off_cron, on_cron=schedule.on_cron, time_zone=schedule.time_zone)
+        if schedule
+        else None,
+        refresh_rollback_alarm_names=list(model_alarms.alarm_names(prefix).values()),
     )
+    fleet = GpuFleet(name, fleet_args)
     alarms = ModelAlarms(
         name,
         ModelAlarmsArgs(
@@ -228,10 +244,12 @@ def build_model(
             target_group_arn_suffix=route.arn_suffix,
             queue_name=queue.queue_name,
             dead_letter_queue_name=queue.dead_letter_queue_name,
-            group_names=fleet.group_names,
+            group_names=[g.name for g in (fleet.on_demand_group, fleet.spot_group) if g is not None],
             spot_group_name=fleet.spot_group.name if fleet.spot_group is not None else None,
             min_healthy_hosts=capacity.min,
             latency_objective_seconds=float(model.max_generation_seconds) / 2,
+            # Scaling out from zero takes a model load; one generation takes up to its limit.
+            slowest_consumer_start_seconds=max(fleet_args.grace_seconds, model.max_generation_seconds),
         ),
     )
     panel = DashboardModel(

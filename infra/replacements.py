@@ -254,9 +254,7 @@ REPLACE_ON_CHANGE: Mapping[str, frozenset[str]] = MappingProxyType(
 REPLACE_IF: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         # ec2/vpc_.go: probed on 5.100.0, only dedicated -> default is modified in place.
-        "aws:ec2/vpc:Vpc": MappingProxyType(
-            {"instanceTenancy": "any change except from 'dedicated' to 'default'"}
-        ),
+        "aws:ec2/vpc:Vpc": MappingProxyType({"instanceTenancy": "any change except from 'dedicated' to 'default'"}),
         # elbv2/load_balancer.go CustomizeDiff, network load balancers only (subnets and
         # securityGroups probed on 5.100.0; subnetMappings from the same CustomizeDiff, not probed).
         "aws:lb/loadBalancer:LoadBalancer": MappingProxyType(
@@ -281,13 +279,22 @@ DECIDED_BY_PROVIDER_DIFF: frozenset[str] = frozenset({"pulumi-python:dynamic:Res
 """Types with no static table: a dynamic provider's own ``diff`` returns ``replaces``."""
 
 
+OWN_DYNAMIC_RESOURCES: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        # components/fleet_rollout.py: RefreshProvider.diff replaces it only when its group changes.
+        "pulumi-python:dynamic/llm-serving:InstanceRefresh": frozenset({"groupName"}),
+    }
+)
+"""This project's own dynamic resources, whose providers' ``diff`` we wrote and know."""
+
+
 class DecidedByProviderDiff(KeyError):
     """Raised for a type whose replacements only its provider's ``diff`` knows."""
 
 
 def classified_types() -> frozenset[str]:
     """Every type this module can answer for, with a table or as decided by its provider."""
-    return frozenset(REPLACE_ON_CHANGE) | DECIDED_BY_PROVIDER_DIFF
+    return frozenset(REPLACE_ON_CHANGE) | frozenset(OWN_DYNAMIC_RESOURCES) | DECIDED_BY_PROVIDER_DIFF
 
 
 _INDEX = re.compile(r"\[\d+\]")
@@ -299,6 +306,8 @@ def _segments(path: str) -> tuple[str, ...]:
 
 
 def _table(type_token: str) -> frozenset[str]:
+    if type_token in OWN_DYNAMIC_RESOURCES:
+        return OWN_DYNAMIC_RESOURCES[type_token]
     if type_token in DECIDED_BY_PROVIDER_DIFF:
         raise DecidedByProviderDiff(f"{type_token}: replacement is decided by the dynamic provider's diff()")
     if type_token not in REPLACE_ON_CHANGE:

@@ -57,6 +57,11 @@ _BYTES_PER_PARAMETER: dict[Quantization, float] = {
 }
 
 
+SERVING_PORT = 8080
+"""The port every engine listens on. One port for all: the target group's port forces its
+replacement when it changes, and during a rollout from one engine to another the old and
+the new instances must pass the same health check."""
+
 DEFAULT_MAX_CONCURRENT_REQUESTS = 64
 """Requests one engine takes at once: enough to batch an 8B model well on one GPU, few
 enough that a request's wait stays short. TGI's own default (128) queues more."""
@@ -88,7 +93,8 @@ class Engine:
     image: str
     """Container image, pinned to a release: an upgrade is a visible config change."""
     port: int
-    """Port the engine listens on inside the instance (host networking)."""
+    """Port the engine listens on inside the instance (host networking): ``SERVING_PORT``
+    for every engine."""
     readiness_path: str
     """200 once the weights are loaded and the engine serves; the ALB's health check."""
     metrics_path: str
@@ -183,7 +189,7 @@ TGI = Engine(
     name="tgi",
     # 3.3.7 is TGI's last release (maintenance mode since 2025-12-11).
     image="ghcr.io/huggingface/text-generation-inference:3.3.7",
-    port=8080,
+    port=SERVING_PORT,
     readiness_path="/health",
     metrics_path="/metrics",
     chat_completions_path="/v1/chat/completions",
@@ -212,7 +218,7 @@ TGI = Engine(
 VLLM = Engine(
     name="vllm",
     image="vllm/vllm-openai:v0.11.0",
-    port=8000,
+    port=SERVING_PORT,
     readiness_path="/health",
     metrics_path="/metrics",
     chat_completions_path="/v1/chat/completions",

@@ -20,11 +20,16 @@ LLAMA_8B: dict[str, Any] = {
 
 
 WORKER_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/llm-serving-worker:0.1.0"
+AMI = "ami-0abc1234def567890"
 
 
 def stack_config(**sections: Any) -> dict[str, Any]:
     """A minimal valid namespace, with ``sections`` replacing top-level keys."""
-    config: dict[str, Any] = {"workerImage": WORKER_IMAGE, "models": {"chat": copy.deepcopy(LLAMA_8B)}}
+    config: dict[str, Any] = {
+        "workerImage": WORKER_IMAGE,
+        "ec2": {"amiId": AMI},
+        "models": {"chat": copy.deepcopy(LLAMA_8B)},
+    }
     config.update(copy.deepcopy(sections))
     return config
 

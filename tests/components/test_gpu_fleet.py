@@ -1,16 +1,17 @@
-"""GpuFleet: launch template, two groups, hooks, scaling, spot fallback, refresh."""
+"""GpuFleet: launch template, two groups, hooks, scaling, spot fallback, rollouts."""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pulumi
 import pytest
 
 from components.gpu_fleet import (
-    GPU_AMI_PARAMETER,
     LAUNCH_HOOK,
+    LAUNCH_HOOK_HEARTBEAT_SECONDS,
     TERMINATION_HOOK,
     GpuFleet,
     GpuFleetArgs,
@@ -21,6 +22,9 @@ from components.gpu_fleet import (
 from infra.plan import Plan, PlannedResource, run_program
 from model_server import metrics
 from model_server.engines import TGI, EngineSettings, Quantization
+from tests.metric_math import evaluate
+
+AMI = "ami-0abc1234def567890"
 
 SETTINGS = EngineSettings(
     model_id="meta-llama/Llama-3.1-8B-Instruct",
@@ -43,6 +47,7 @@ def fleet_args(**changes: Any) -> GpuFleetArgs:
         download_args=TGI.download_args(SETTINGS),
         engine_image=TGI.image,
         worker_image="123456789012.dkr.ecr.us-east-1.amazonaws.com/llm-serving-worker:0.1.0",
+        ami_id=AMI,
         instance_types=("g6.xlarge", "g5.xlarge"),
         weights_gb=16.0,
         vpc_id="vpc-0abc12345",
@@ -101,12 +106,22 @@ def test_launch_template_root_volume_is_encrypted_gp3_sized_for_image_and_weight
     assert ebs["volumeSize"] == root_volume_gib(16.0, TGI.image_size_gib) == 60 + 30 + 32 + 20
 
 
-def test_launch_template_has_no_public_ip_and_uses_the_gpu_ami_parameter(fleet: Plan) -> None:
+def test_launch_template_has_no_public_ip_and_uses_the_pinned_ami(fleet: Plan) -> None:
+    # Read from AWS's `latest` parameter at every run, the AMI would change under any deploy
+    # once AWS publishes a new one, and every GPU instance would be replaced.
     lt = fleet.named("aws:ec2/launchTemplate:LaunchTemplate", "chat-lt")
     assert lt.input("networkInterfaces")[0]["associatePublicIpAddress"] == "false"
-    assert lt.input("imageId").startswith("ami-")
-    assert lt.input("imageId") in fleet.computed
-    assert "base-oss-nvidia-driver-gpu-amazon-linux-2023" in GPU_AMI_PARAMETER
+    assert lt.input("imageId") == AMI
+
+
+def test_the_fleet_looks_nothing_up_that_could_change_under_a_deploy() -> None:
+    def refuse(_m: object, args: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError(f"looked up an SSM parameter: {args}")
+
+    def program() -> None:
+        GpuFleet("chat", fleet_args())
+
+    run_program(program, invokes={"aws:ssm/getParameter:getParameter": refuse})
 
 
 def test_on_demand_group_has_the_warm_pool_and_no_spot(fleet: Plan) -> None:
@@ -149,17 +164,62 @@ def test_both_groups_carry_launch_and_termination_hooks(fleet: Plan) -> None:
         assert hooks[TERMINATION_HOOK]["defaultResult"] == "CONTINUE"
         assert hooks[LAUNCH_HOOK]["lifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
         assert hooks[LAUNCH_HOOK]["defaultResult"] == "ABANDON"
+        assert hooks[LAUNCH_HOOK]["heartbeatTimeout"] == LAUNCH_HOOK_HEARTBEAT_SECONDS
 
 
-def test_instance_refresh_launches_before_terminating_and_rolls_back_on_alarms(fleet: Plan) -> None:
+def test_lifecycle_hooks_do_not_depend_on_the_model() -> None:
+    # The provider replaces a group whose initial hooks change: nothing derived from the
+    # model's size or grace period may reach them.
+    small = plan_fleet(weights_gb=2.0, health_check_grace_seconds=120)
+    large = plan_fleet(weights_gb=140.0, health_check_grace_seconds=7200)
     for kind in ("on-demand", "spot"):
-        refresh = group(fleet, kind).input("instanceRefresh")
-        prefs = refresh["preferences"]
-        assert refresh["strategy"] == "Rolling"
-        assert (prefs["minHealthyPercentage"], prefs["maxHealthyPercentage"]) == (100, 200)
-        assert prefs["autoRollback"] is True
-        assert prefs["checkpointPercentages"] == [50, 100]
-        assert prefs["alarmSpecification"]["alarms"] == ["a-5xx", "a-unhealthy"]
+        assert group(small, kind).input("initialLifecycleHooks") == group(large, kind).input("initialLifecycleHooks")
+
+
+def rollout(plan: Plan, kind: str) -> PlannedResource:
+    return plan.named("pulumi-python:dynamic/llm-serving:InstanceRefresh", f"chat-{kind}-rollout")
+
+
+def test_groups_leave_their_version_to_the_rollout(fleet: Plan) -> None:
+    # The provider's own instance_refresh writes the new version to the group before the
+    # refresh, so AWS's rollback would return to the new version (terraform-provider-aws 34189).
+    for kind in ("on-demand", "spot"):
+        assert "instanceRefresh" not in group(fleet, kind).inputs
+    assert group(fleet, "on-demand").ignore_changes == ("launchTemplate.version",)
+    assert group(fleet, "spot").ignore_changes == (
+        "mixedInstancesPolicy.launchTemplate.launchTemplateSpecification.version",
+        "mixedInstancesPolicy.launchTemplate.overrides",
+    )
+
+
+def test_each_group_rolls_out_to_the_latest_version_launching_before_terminating(fleet: Plan) -> None:
+    lt = fleet.named("aws:ec2/launchTemplate:LaunchTemplate", "chat-lt")
+    version = lt.outputs["latestVersion"]
+    od, spot = rollout(fleet, "on-demand"), rollout(fleet, "spot")
+    assert od.input("groupName") == group(fleet, "on-demand").outputs["name"]
+    assert od.input("desiredConfiguration") == {"LaunchTemplate": {"LaunchTemplateId": lt.id, "Version": version}}
+    mixed = spot.input("desiredConfiguration")["MixedInstancesPolicy"]
+    assert mixed["LaunchTemplate"]["LaunchTemplateSpecification"] == {"LaunchTemplateId": lt.id, "Version": version}
+    assert mixed["LaunchTemplate"]["Overrides"] == [{"InstanceType": "g6.xlarge"}, {"InstanceType": "g5.xlarge"}]
+    assert mixed["InstancesDistribution"]["SpotAllocationStrategy"] == "price-capacity-optimized"
+    grace = estimate_load_seconds(16.0, TGI.image_size_gib)
+    for r in (od, spot):
+        assert r.input("preferences") == {
+            "MinHealthyPercentage": 100,
+            "MaxHealthyPercentage": 200,
+            "InstanceWarmup": grace,
+            "CheckpointPercentages": [50, 100],
+            "CheckpointDelay": grace,
+            "SkipMatching": True,
+            "AutoRollback": True,
+            "AlarmSpecification": {"Alarms": ["a-5xx", "a-unhealthy"]},
+        }
+
+
+def test_rollouts_wait_for_the_instance_roles_permissions(fleet: Plan) -> None:
+    policies = {p.urn for p in fleet.of_type("aws:iam/rolePolicy:RolePolicy")}
+    for kind in ("on-demand", "spot"):
+        assert policies <= set(rollout(fleet, kind).dependencies)
 
 
 def test_groups_use_the_launch_templates_latest_version(fleet: Plan) -> None:
@@ -176,7 +236,7 @@ def metric_queries(policy: PlannedResource) -> list[dict[str, Any]]:
     return policy.input("targetTrackingConfiguration")["customizedMetricSpecification"]["metrics"]
 
 
-def test_target_tracking_uses_backlog_plus_in_flight_per_in_service_instance(fleet: Plan) -> None:
+def test_target_tracking_reads_the_queue_backlog_and_the_workers_in_flight(fleet: Plan) -> None:
     policy = fleet.named("aws:autoscaling/policy:Policy", "chat-backlog")
     queries = {q["id"]: q for q in metric_queries(policy)}
     backlog = queries["backlog"]["metricStat"]["metric"]
@@ -241,12 +301,57 @@ def test_all_on_demand_fleet_has_one_group_that_scales() -> None:
     assert (groups[0].input("minSize"), groups[0].input("maxSize")) == (1, 3)
 
 
-def test_scale_to_zero_adds_a_wake_up_policy_on_queued_requests(fleet: Plan) -> None:
-    wake = fleet.named("aws:cloudwatch/metricAlarm:MetricAlarm", "chat-wake")
-    [returned] = [q for q in wake.input("metricQueries") if q.get("returnData")]
-    assert returned["expression"] == (
-        "IF(FILL(scaled, 0) == 0 AND ((n == 0 AND FILL(backlog, 0) > 0) OR load > 64), 1, 0)"
+def spot_desired(policy: PlannedResource, spot: int, on_demand: int, load: float) -> int:
+    """What target tracking asks of the spot group: about capacity x metric / target."""
+    target = policy.input("targetTrackingConfiguration")["targetValue"]
+    n = spot + on_demand
+    in_flight = min(load / n, target) if n else 0.0
+    metric = evaluate(
+        metric_queries(policy),
+        {"backlog": load - in_flight * n, "inflight": in_flight, "g0": on_demand, "g1": spot},
     )
+    assert metric is not None
+    return math.ceil(spot * metric / target - 1e-9)
+
+
+@pytest.mark.parametrize(
+    ("spot", "on_demand", "load_in_targets"), [(1, 2, 6), (2, 2, 6), (4, 1, 3), (3, 0, 9), (1, 3, 3)]
+)
+def test_target_tracking_asks_exactly_the_spot_capacity_the_load_needs(
+    fleet: Plan, spot: int, on_demand: int, load_in_targets: int
+) -> None:
+    # Target tracking multiplies the scaled group's capacity by metric / target, so the metric
+    # must be proportional to that group: with an on-demand base, load per instance of both
+    # groups asks for too few (1 spot, 2 on-demand, 6 targets of load: 2 spot, not 4).
+    policy = fleet.named("aws:autoscaling/policy:Policy", "chat-backlog")
+    target = policy.input("targetTrackingConfiguration")["targetValue"]
+    wanted = max(0, load_in_targets - on_demand)
+    assert spot_desired(policy, spot, on_demand, load_in_targets * target) == wanted
+
+
+def test_without_spot_the_one_group_tracks_load_per_instance() -> None:
+    plan = plan_fleet(min_size=1, max_size=4, on_demand_base=4, on_demand_fallback_max=0, warm_pool_size=0)
+    policy = plan.named("aws:autoscaling/policy:Policy", "chat-backlog")
+    metric = evaluate(metric_queries(policy), {"backlog": 3 * 64, "inflight": 64, "g0": 3})
+    assert math.ceil(3 * metric / 64) == 6
+
+
+def wake_value(wake: PlannedResource, **values: float | None) -> float | None:
+    return evaluate(wake.input("metricQueries"), values)
+
+
+def test_scale_to_zero_adds_a_wake_up_policy_on_load_the_base_does_not_carry(fleet: Plan) -> None:
+    wake = fleet.named("aws:cloudwatch/metricAlarm:MetricAlarm", "chat-wake")
+    # Nothing serves, one request queued: wake.
+    assert wake_value(wake, scaled=0, backlog=1, inflight=None, g0=0, g1=0) == 1
+    # The on-demand base (1 instance) carries less than its target: no spot needed.
+    assert wake_value(wake, scaled=0, backlog=0, inflight=40, g0=1, g1=0) == 0
+    # The base is loaded past the target: wake spot.
+    assert wake_value(wake, scaled=0, backlog=30, inflight=64, g0=1, g1=0) == 1
+    # Spot already has capacity: target tracking's job, not the wake-up's.
+    assert wake_value(wake, scaled=1, backlog=500, inflight=64, g0=1, g1=0) == 0
+    # No metrics at all (an idle queue stops reporting): quiet.
+    assert wake_value(wake, scaled=None, backlog=None, inflight=None, g0=None, g1=None) == 0
     [scaled] = [q for q in wake.input("metricQueries") if q["id"] == "scaled"]
     spot = next(n for n in fleet.outputs["groups"] if n.startswith("llm-test-chat-spot-"))
     assert scaled["metric"]["dimensions"] == {"AutoScalingGroupName": spot}
@@ -267,10 +372,15 @@ def instance_policies(plan: Plan) -> dict[str, dict[str, Any]]:
 
 
 def test_instance_role_completes_lifecycle_actions_of_its_own_groups_only(fleet: Plan) -> None:
-    runtime = instance_policies(fleet)["chat-runtime"]
-    [lifecycle] = [s for s in runtime["Statement"] if s.get("Sid") == "OwnLifecycleActions"]
-    [resource] = lifecycle["Resource"]
-    assert resource.endswith(":autoScalingGroupName/llm-test-chat-*")
+    # A name pattern (llm-test-chat-*) would also match the groups of a model named chat-v2.
+    [lifecycle] = instance_policies(fleet)["chat-lifecycle"]["Statement"]
+    assert lifecycle["Sid"] == "OwnLifecycleActions"
+    assert sorted(lifecycle["Resource"]) == sorted(group(fleet, k).outputs["arn"] for k in ("on-demand", "spot"))
+    assert not any("*" in r for r in lifecycle["Resource"])
+    for document in instance_policies(fleet).values():
+        for statement in document["Statement"]:
+            if "autoscaling:CompleteLifecycleAction" in statement["Action"]:
+                assert statement is not None and statement["Resource"] == lifecycle["Resource"]
 
 
 def test_instance_role_pulls_only_the_images_repositories_from_ecr(fleet: Plan) -> None:

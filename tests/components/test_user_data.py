@@ -43,6 +43,7 @@ def spec(**changes: object) -> user_data.BootSpec:
         token_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-abc",
         launch_hook_name="llm-serving-launch",
         ready_timeout_seconds=900,
+        boot_deadline_seconds=1800,
         log_groups={"engine": "/e", "worker": "/w", "boot": "/b"},
     )
     values.update(changes)

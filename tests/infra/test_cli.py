@@ -38,15 +38,16 @@ def bad_project(tmp_path: Path, change: dict) -> Path:  # type: ignore[type-arg]
         ({"capacty": {"min": 1}}, "llm-serving:models.chat.capacty: unknown key: did you mean capacity?"),
         ({"capacity": {"min": 3, "max": 2}}, "llm-serving:models.chat.capacity.max: must be at least min (3)"),
         (
-            {"instanceTypes": ["m5.xlarge"]},
+            {"instanceTypes": ["m5.xlarge", "g5.xlarge"]},
             "llm-serving:models.chat.instanceTypes[0]: m5.xlarge is not a GPU instance type",
         ),
         (
-            {"parametersBillions": 70, "instanceTypes": ["g5.xlarge"]},
-            "llm-serving:models.chat.instanceTypes[0]: g5.xlarge cannot hold the weights: 70B parameters x 2 bytes",
+            {"parametersBillions": 13, "instanceTypes": ["g5.xlarge", "g6e.xlarge"]},
+            "llm-serving:models.chat.instanceTypes[0]: g5.xlarge cannot hold the weights and one request of "
+            "maxTotalTokens: per GPU, 13B parameters x 2 bytes",
         ),
     ],
-    ids=["typo", "min-above-max", "non-gpu", "70b-on-24gb"],
+    ids=["typo", "min-above-max", "non-gpu", "13b-on-24gb"],
 )
 def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path: Path, change: dict, message: str) -> None:  # type: ignore[type-arg]
     result = run("plan", "bad", "--project-dir", str(bad_project(tmp_path, change)))

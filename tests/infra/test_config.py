@@ -132,18 +132,24 @@ def test_rejects_an_instance_type_typo_with_a_suggestion() -> None:
 
 
 def test_rejects_a_non_gpu_instance_type() -> None:
-    [line] = errors(stack_config(models={"chat": model(instanceTypes=["m5.large"])}))
+    [line] = errors(stack_config(models={"chat": model(instanceTypes=["m5.large", "g5.xlarge"])}))
     assert line.startswith("llm-serving:models.chat.instanceTypes[0]: m5.large is not a GPU instance type;")
     assert "g5" in line and "did you mean" not in line
 
 
 def test_rejects_a_70b_model_on_a_24_gb_gpu_with_the_arithmetic() -> None:
-    [line] = errors(stack_config(models={"chat": model(parametersBillions=70, instanceTypes=["g5.xlarge"])}))
-    assert line.startswith(
-        "llm-serving:models.chat.instanceTypes[0]: g5.xlarge cannot hold the weights: "
-        "70B parameters x 2 bytes (none) = 140 GB > 21.6 GB usable (90% of 1 x 24 GB A10G)"
+    [line] = errors(
+        stack_config(
+            models={"chat": model(parametersBillions=70, instanceTypes=["g5.xlarge"], capacity={"onDemandBase": 2})}
+        )
     )
-    assert "cheapest type that fits" in line
+    assert line.startswith(
+        "llm-serving:models.chat.instanceTypes[0]: g5.xlarge cannot hold the weights and one request of "
+        "maxTotalTokens: per GPU, 70B parameters x 2 bytes (none) = 140 GB, plus a KV cache of 8192 tokens x "
+        "0.131 MB = 1.07 GB, is more than the 21.6 GB usable (90% of 24 GB A10G); types with A10G or "
+        "cheaper GPUs that fit: g6.48xlarge (8 x L4, $13.35/h), g5.48xlarge (8 x A10G, $16.288/h)"
+    )
+    assert line.endswith(", or quantize")
 
 
 def test_accepts_a_70b_model_quantized_to_4_bits_on_four_l40s() -> None:
@@ -158,7 +164,7 @@ def test_accepts_a_70b_model_quantized_to_4_bits_on_four_l40s() -> None:
 
 
 def test_rejects_fp8_on_a_gpu_without_fp8() -> None:
-    [line] = errors(stack_config(models={"chat": model(quantization="fp8", instanceTypes=["g5.xlarge"])}))
+    [line] = errors(stack_config(models={"chat": model(quantization="fp8", instanceTypes=["g5.xlarge", "g6.xlarge"])}))
     assert line.startswith("llm-serving:models.chat.instanceTypes[0]: g5.xlarge has A10G GPUs, which lack FP8")
 
 
@@ -203,9 +209,9 @@ def test_rejects_an_unpinned_revision() -> None:
 
 def test_rejects_a_missing_required_key() -> None:
     m = model()
-    del m["parametersBillions"]
+    del m["revision"]
     assert errors(stack_config(models={"chat": m})) == [
-        "llm-serving:models.chat.parametersBillions: required: this key has no default; add it"
+        "llm-serving:models.chat.revision: required: this key has no default; add it"
     ]
 
 
@@ -264,9 +270,14 @@ def test_rejects_an_existing_vpc_with_one_subnet() -> None:
     assert line.startswith("llm-serving:network.existing.privateSubnetIds:")
 
 
-def test_rejects_no_nat_without_ecr_endpoints() -> None:
-    [line] = errors(stack_config(network={"natGateways": "none", "interfaceEndpoints": ["sqs"]}))
-    assert line.startswith("llm-serving:network.natGateways: 'none' leaves the fleet no way to pull images")
+@pytest.mark.parametrize("endpoints", [["sqs"], ["ecr.api", "ecr.dkr", "sqs", "logs", "monitoring"]])
+def test_refuses_no_nat_while_images_and_weights_come_from_the_internet(endpoints: list[str]) -> None:
+    # Even with every endpoint: ghcr.io, Docker Hub and the Hugging Face Hub need a NAT.
+    [line] = errors(stack_config(network={"natGateways": "none", "interfaceEndpoints": endpoints}))
+    assert line == (
+        "llm-serving:network.natGateways: 'none' is not supported yet: the engine images (ghcr.io, Docker Hub) "
+        "and the weights (the Hugging Face Hub) are fetched from the internet; use 'single' or 'perAz'"
+    )
 
 
 def test_rejects_a_cidr_too_large() -> None:
@@ -307,5 +318,6 @@ def test_reports_every_bad_key_at_once() -> None:
     assert [line.split(":")[1] for line in lines] == [
         "models.chat.capacity.max",
         "models.code.instanceTypes[0]",
+        "models.code.instanceTypes",
         "modles",
     ]

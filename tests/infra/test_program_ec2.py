@@ -39,7 +39,10 @@ def test_every_ec2_model_has_its_serving_path(stack: str, request: pytest.Fixtur
                 "autoscaling:EC2_INSTANCE_LAUNCHING",
                 "autoscaling:EC2_INSTANCE_TERMINATING",
             }
-            assert g.input("instanceRefresh")["preferences"]["autoRollback"] is True
+        for kind in ("on-demand", "spot"):
+            rollout = plan.named("pulumi-python:dynamic/llm-serving:InstanceRefresh", f"{model}-{kind}-rollout")
+            assert rollout.input("preferences")["AutoRollback"] is True
+            assert rollout.input("groupName") == groups[f"{model}-{kind}"].outputs["name"]
         [tg] = per_model(plan, "aws:lb/targetGroup:TargetGroup", model)
         assert tg.input("healthCheck")["path"] == "/health"
         [rule] = per_model(plan, "aws:lb/listenerRule:ListenerRule", model)
@@ -148,3 +151,63 @@ def test_the_token_never_appears_in_the_plan_or_user_data() -> None:
 def test_a_token_in_plain_text_is_refused() -> None:
     with pytest.raises(ConfigError, match="huggingFaceToken: is stored in plain text"):
         run_plan("dev", overrides={"llm-serving:huggingFaceToken": "hf_" + "x" * 34})
+
+
+def replacements(before: Plan, after: Plan) -> list[str]:
+    """Every input change between two plans that would replace its resource on `pulumi up`
+    (infra/replacements.py), and every resource one plan has and the other not."""
+    from infra.replacements import forces_replacement
+
+    old = {r["urn"]: r for r in before.to_json()["resources"]}
+    new = {r["urn"]: r for r in after.to_json()["resources"]}
+    found = [f"added or removed: {urn}" for urn in sorted(set(old) ^ set(new))]
+    for urn in sorted(set(old) & set(new)):
+        a, b = old[urn]["inputs"], new[urn]["inputs"]
+        if not old[urn]["type"].startswith(("aws:", "pulumi-python:")):
+            continue  # components have no provider
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key) and forces_replacement(old[urn]["type"], key):
+                found.append(f"{old[urn]['name']}.{key}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"parametersBillions": 7},
+        {"quantization": "fp8", "instanceTypes": ["g6.xlarge", "g6.2xlarge"]},
+        {"healthCheckGraceSeconds": 3600},
+        {"maxTotalTokens": 16384, "maxInputTokens": 8192},
+        {"maxGenerationSeconds": 900},
+        {"instanceTypes": ["g5.xlarge", "g6.xlarge"]},
+        {"revision": "1" * 40, "engine": "vllm"},
+        {"capacity": {"min": 1, "max": 4, "onDemandBase": 1, "onDemandFallbackMax": 1}},
+        {"schedule": {"offCron": "0 20 * * 1-5", "onCron": "0 6 * * 1-5", "timeZone": "Europe/Berlin"}},
+        {"targetBacklogPerInstance": 16, "maxConcurrentRequests": 32},
+    ],
+    ids=lambda c: ",".join(c),
+)
+def test_config_edits_replace_no_group(dev_plan: Plan, change: dict[str, Any]) -> None:
+    # The launch hook's timeout used to derive from the model's size: an edit of the size,
+    # the quantization or the grace period replaced both groups at once, an outage.
+    changed = dev_with(change)
+    assert [r for r in replacements(dev_plan, changed) if "added or removed" not in r] == []
+    assert {g.urn for g in changed.of_type("aws:autoscaling/group:Group")} == {
+        g.urn for g in dev_plan.of_type("aws:autoscaling/group:Group")
+    }
+
+
+def test_the_replacement_check_sees_a_change_that_does_replace_a_group(dev_plan: Plan) -> None:
+    # The check above can fail: a different stack name changes the groups' name prefix.
+    import dataclasses
+
+    renamed = dataclasses.replace(
+        dev_plan,
+        resources=[
+            dataclasses.replace(r, inputs={**r.inputs, "namePrefix": "llm-other-chat-od-"})
+            if r.type == "aws:autoscaling/group:Group"
+            else r
+            for r in dev_plan.resources
+        ],
+    )
+    assert "chat-on-demand.namePrefix" in replacements(dev_plan, renamed)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-import re
-
+import pulumi_aws
 import pytest
 
 from infra.plan import Plan
@@ -59,9 +57,10 @@ def test_component_types_are_not_in_the_table(dev_plan: Plan) -> None:
 def _args_class(type_token: str) -> type:
     """The pulumi_aws input args class of a type token, e.g. ``autoscaling.GroupArgs``."""
     _, module, name = type_token.split(":")
-    package, resource = module.split("/")
-    snake = re.sub(r"(?<!^)([A-Z])", r"_\1", resource).lower()
-    mod = importlib.import_module(f"pulumi_aws.{package}.{snake}")
+    package = module.split("/")[0]
+    # Through the package, as the program imports it: importing a resource's own submodule
+    # first breaks pulumi_aws's lazy loading for every later test in the process.
+    mod = getattr(pulumi_aws, package) if package != "index" else pulumi_aws
     # A resource whose name clashes with a nested input type has its args as ``...InitArgs``.
     cls = getattr(mod, name + "InitArgs", None) or getattr(mod, name + "Args")
     assert isinstance(cls, type)

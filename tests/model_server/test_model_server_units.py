@@ -74,7 +74,7 @@ def test_result_must_have_a_response_when_succeeded() -> None:
         )
 
 
-@pytest.mark.parametrize(("engine", "port"), [("tgi", 8080), ("vllm", 8000)])
+@pytest.mark.parametrize(("engine", "port"), [("tgi", 8080), ("vllm", 8080)])
 def test_engine_url_defaults_to_the_engine_port_on_localhost(engine: EngineName, port: int) -> None:
     settings = WorkerSettings(**REQUIRED, engine=engine)
 

@@ -1,0 +1,120 @@
+"""Checks only the AWS account can answer, run by the program before it declares anything.
+
+The config schema checks what can be known offline. Some limits depend on the account and
+region: how many AZs it offers, where an existing subnet is, whether an AMI or an endpoint
+service exists there. ``pulumi preview`` and ``pulumi up`` run the program, and these
+lookups (read-only data sources) run first, so a stack that AWS would refuse halfway
+through stops before a single resource is created, with the key and the fix.
+
+The offline plan answers the lookups from its mocks (every AZ, subnet and AMI exists), so
+it passes them; tests give the mocks other answers to prove each check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pulumi_aws as aws
+
+from infra.config import NAMESPACE, ConfigError, StackConfig
+
+
+def check(config: StackConfig) -> None:
+    """Raise ``ConfigError`` naming every key the account contradicts."""
+    region = str(aws.get_region().region)
+    problems: list[str] = []
+    for rule in _RULES:
+        problems += rule(config, region)
+    if problems:
+        raise ConfigError(problems)
+
+
+def _zones(config: StackConfig, region: str) -> list[str]:
+    if config.network.existing is not None:
+        return []
+    names = list(aws.get_availability_zones(state="available").names)
+    wanted = config.network.availability_zones
+    if wanted <= len(names):
+        return []
+    return [
+        f"{NAMESPACE}:network.availabilityZones: {wanted}, but {region} offers this account {len(names)} "
+        f"({', '.join(names)}); lower it to {len(names)} or fewer"
+    ]
+
+
+def _subnets(config: StackConfig, region: str) -> list[str]:
+    existing = config.network.existing
+    if existing is None:
+        return []
+    problems = []
+    lists = [("privateSubnetIds", existing.private_subnet_ids)]
+    if not config.load_balancer.internal:
+        lists.append(("publicSubnetIds", existing.public_subnet_ids))
+    for key, ids in lists:
+        subnets = [aws.ec2.get_subnet(id=subnet) for subnet in ids]
+        for i, subnet in enumerate(subnets):
+            if subnet.vpc_id != existing.vpc_id:
+                problems.append(
+                    f"{NAMESPACE}:network.existing.{key}[{i}]: {ids[i]} is in {subnet.vpc_id}, not in "
+                    f"{existing.vpc_id}; list subnets of that VPC"
+                )
+        first_in: dict[str, int] = {}
+        for i, subnet in enumerate(subnets):
+            zone = str(subnet.availability_zone)
+            if zone in first_in:
+                problems.append(
+                    f"{NAMESPACE}:network.existing.{key}[{i}]: {ids[i]} is in {zone} like {ids[first_in[zone]]}; "
+                    "list one subnet per AZ (a load balancer takes one per AZ, and two in one AZ are no "
+                    "protection against its loss)"
+                )
+            else:
+                first_in[zone] = i
+    return problems
+
+
+def _certificate(config: StackConfig, region: str) -> list[str]:
+    arn = config.load_balancer.certificate_arn
+    if arn is None or arn.split(":")[3] == region:
+        return []
+    return [
+        f"{NAMESPACE}:loadBalancer.certificateArn: the certificate is in {arn.split(':')[3]}, the stack in "
+        f"{region}: a load balancer can only use an ACM certificate of its own region"
+    ]
+
+
+def _ami(config: StackConfig, region: str) -> list[str]:
+    ami = config.ec2.ami_id
+    if ami is None:
+        return []
+    found = aws.ec2.get_ami_ids(
+        owners=["amazon", "self"], filters=[aws.ec2.GetAmiIdsFilterArgs(name="image-id", values=[ami])]
+    ).ids
+    if found:
+        return []
+    return [
+        f"{NAMESPACE}:ec2.amiId: {ami} is not an AMI of Amazon or of this account in {region}; AMI ids differ "
+        f"per region: `llm-serving ami latest STACK` shows the current GPU AMI of {region}"
+    ]
+
+
+def _endpoint_services(config: StackConfig, region: str) -> list[str]:
+    problems = []
+    for i, service in enumerate(config.network.interface_endpoints):
+        name = f"com.amazonaws.{region}.{service}"
+        try:
+            aws.ec2.get_vpc_endpoint_service(service_name=name, service_type="Interface")
+        except Exception as e:  # the provider's "no matching VPC Endpoint Service found"
+            problems.append(
+                f"{NAMESPACE}:network.interfaceEndpoints[{i}]: {name} has no interface endpoint in {region} "
+                f"({' '.join(str(e).split())[:160]}); remove it"
+            )
+    return problems
+
+
+_RULES: tuple[Callable[[StackConfig, str], list[str]], ...] = (
+    _zones,
+    _subnets,
+    _certificate,
+    _ami,
+    _endpoint_services,
+)

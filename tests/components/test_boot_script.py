@@ -1,0 +1,165 @@
+"""The instances' boot script, run for real by bash with fake ``curl`` (instance metadata
+and the engine), ``aws``, ``docker``, ``systemctl`` and ``sleep`` on PATH: what it does for
+a warm-pool instance and one entering service, how it waits for its lifecycle state, how it
+backs off a registry that refuses, and that it keeps the launch hook alive only while it
+works."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from components import user_data
+from tests.components.test_user_data import spec
+
+FAKES = {
+    "curl": r"""
+        url="${@: -1}"
+        if [[ " $* " == *" -X PUT "* ]]; then echo token; exit 0; fi
+        case "$url" in
+          */meta-data/instance-id) echo i-0abc ;;
+          */meta-data/tags/instance/aws:autoscaling:groupName) echo llm-dev-chat-od-1 ;;
+          */meta-data/autoscaling/target-lifecycle-state)
+            n=$(($(cat "$FAKE/state-polls" 2>/dev/null || echo 0) + 1)); echo "$n" > "$FAKE/state-polls"
+            if ((n <= ${STATE_AFTER_POLLS:-0})) || [[ -z ${TARGET_STATE:-} ]]; then exit 22; fi
+            echo "$TARGET_STATE" ;;
+          http://127.0.0.1:*)
+            n=$(($(cat "$FAKE/ready-polls" 2>/dev/null || echo 0) + 1)); echo "$n" > "$FAKE/ready-polls"
+            ((n > ${READY_AFTER_POLLS:-0})) || exit 22 ;;
+          *) exit 22 ;;
+        esac
+    """,
+    "aws": r"""
+        echo "aws $*" >> "$FAKE/calls"
+        if [[ $1 == secretsmanager ]]; then echo hf_placeholder_token; fi
+        if [[ $1 == ecr ]]; then echo password; fi
+    """,
+    "docker": r"""
+        echo "docker $*" >> "$FAKE/calls"
+        if [[ $1 == login ]]; then cat > /dev/null; fi  # reads the password, as docker does
+        if [[ $1 == pull ]]; then
+          n=$(($(cat "$FAKE/pulls" 2>/dev/null || echo 0) + 1)); echo "$n" > "$FAKE/pulls"
+          ((n > ${PULL_FAILURES:-0})) || exit 1
+        fi
+    """,
+    "systemctl": r"""echo "systemctl $*" >> "$FAKE/calls" """,
+    # Records the pause asked for, and pauses a little for real so loops still take time.
+    "sleep": r"""echo "sleep $1" >> "$FAKE/sleeps"; /bin/sleep 0.01""",
+}
+
+
+@dataclass
+class Boot:
+    returncode: int
+    output: str
+    calls: list[str]
+    sleeps: list[int]
+
+    def lifecycle(self, action: str) -> list[str]:
+        return [c for c in self.calls if c.startswith(f"aws autoscaling {action}")]
+
+
+def boot(tmp_path: Path, **env: str | int) -> Boot:
+    fake = tmp_path / "fake"
+    bin_dir = fake / "bin"
+    bin_dir.mkdir(parents=True)
+    for name, body in FAKES.items():
+        path = bin_dir / name
+        path.write_text("#!/bin/bash\n" + textwrap.dedent(body))
+        path.chmod(0o755)
+    root = tmp_path / "root"
+    script = user_data.BOOT_SCRIPT
+    for real in (user_data.CONFIG_DIR, user_data.CACHE_DIR, "/run/llm-serving"):
+        script = script.replace(real, f"{root}{real}")
+    (root / user_data.CONFIG_DIR.lstrip("/")).mkdir(parents=True)
+    settings = {**user_data.boot_env(spec()), "BOOT_DEADLINE_SECONDS": "30"}
+    settings.update({k: str(v) for k, v in env.items() if k in settings})
+    (root / user_data.CONFIG_DIR.lstrip("/") / "boot.env").write_text(user_data._sourced_env(settings))
+    (root / user_data.CONFIG_DIR.lstrip("/") / "download.args").write_text("download-weights\nmodel\n")
+    (tmp_path / "boot").write_text(script)
+    fake_env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE": str(fake), **{k: str(v) for k, v in env.items()}}
+    result = subprocess.run(["bash", str(tmp_path / "boot")], env=fake_env, capture_output=True, text=True, timeout=60)
+    read = lambda name: (fake / name).read_text().splitlines() if (fake / name).exists() else []  # noqa: E731
+    return Boot(
+        result.returncode,
+        result.stdout + result.stderr,
+        read("calls"),
+        [int(line.split()[1]) for line in read("sleeps")],
+    )
+
+
+def test_an_instance_entering_service_starts_engine_then_worker_and_completes_its_launch(tmp_path: Path) -> None:
+    result = boot(tmp_path, TARGET_STATE="InService", READY_AFTER_POLLS=2)
+    assert result.returncode == 0, result.output
+    started = [c for c in result.calls if c.startswith("systemctl start")]
+    assert started == ["systemctl start llm-engine.service", "systemctl start llm-worker.service"]
+    [complete] = result.lifecycle("complete-lifecycle-action")
+    assert "--lifecycle-action-result CONTINUE" in complete
+    assert "--auto-scaling-group-name llm-dev-chat-od-1" in complete
+    assert "--instance-id i-0abc" in complete
+
+
+def test_a_warm_pool_instance_fetches_image_and_weights_then_completes_without_serving(tmp_path: Path) -> None:
+    result = boot(tmp_path, TARGET_STATE="Warmed:Stopped")
+    assert result.returncode == 0, result.output
+    assert not [c for c in result.calls if c.startswith("systemctl start")]
+    assert [c for c in result.calls if c.startswith("docker run")]
+    [complete] = result.lifecycle("complete-lifecycle-action")
+    assert "--lifecycle-action-result CONTINUE" in complete
+
+
+def test_the_boot_waits_for_the_target_lifecycle_state_to_appear(tmp_path: Path) -> None:
+    # Read once and defaulted to InService, a warm-pool instance would start serving.
+    result = boot(tmp_path, TARGET_STATE="Warmed:Stopped", STATE_AFTER_POLLS=3)
+    assert result.returncode == 0, result.output
+    assert "target state Warmed:Stopped" in result.output
+    assert not [c for c in result.calls if c.startswith("systemctl start")]
+
+
+def test_no_target_lifecycle_state_abandons_the_launch(tmp_path: Path) -> None:
+    result = boot(tmp_path, TARGET_STATE="")
+    assert result.returncode != 0
+    [complete] = result.lifecycle("complete-lifecycle-action")
+    assert "--lifecycle-action-result ABANDON" in complete
+    assert sum(1 for s in result.sleeps if s == 2) == user_data.LIFECYCLE_STATE_WAIT_SECONDS // 2
+
+
+def test_refused_pulls_back_off_exponentially_with_jitter(tmp_path: Path) -> None:
+    result = boot(tmp_path, TARGET_STATE="InService", PULL_FAILURES=3)
+    assert result.returncode == 0, result.output
+    pauses = [s for s in result.sleeps if s not in (2, user_data.HEARTBEAT_SECONDS, user_data.READY_POLL_SECONDS)]
+    assert len(pauses) == 3
+    for attempt, pause in enumerate(pauses):
+        backoff = user_data.PULL_BACKOFF_SECONDS << attempt
+        assert backoff <= pause <= 2 * backoff
+
+
+def test_a_registry_that_keeps_refusing_abandons_the_launch_after_the_last_attempt(tmp_path: Path) -> None:
+    result = boot(tmp_path, TARGET_STATE="InService", PULL_FAILURES=99)
+    assert result.returncode != 0
+    assert f"image pull failed {user_data.PULL_ATTEMPTS} times" in result.output
+    assert len([c for c in result.calls if c.startswith("docker pull")]) == user_data.PULL_ATTEMPTS
+    [complete] = result.lifecycle("complete-lifecycle-action")
+    assert "ABANDON" in complete
+
+
+def test_the_launch_hook_gets_heartbeats_while_the_boot_works_and_none_after(tmp_path: Path) -> None:
+    result = boot(tmp_path, TARGET_STATE="InService", READY_AFTER_POLLS=20)
+    assert result.returncode == 0, result.output
+    beats = result.lifecycle("record-lifecycle-action-heartbeat")
+    assert beats, result.output
+    assert all("--lifecycle-hook-name llm-serving-launch" in b for b in beats)
+    last_beat = max(i for i, c in enumerate(result.calls) if "record-lifecycle-action-heartbeat" in c)
+    complete = next(i for i, c in enumerate(result.calls) if "complete-lifecycle-action" in c)
+    assert last_beat < complete
+    assert re.search(r"sleep 60", "\n".join(f"sleep {s}" for s in result.sleeps))
+
+
+def test_heartbeats_stop_at_the_boot_deadline(tmp_path: Path) -> None:
+    # Past its deadline the boot no longer vouches for itself: the hook times out.
+    result = boot(tmp_path, TARGET_STATE="InService", READY_AFTER_POLLS=60, BOOT_DEADLINE_SECONDS=0)
+    assert result.returncode == 0, result.output
+    assert result.lifecycle("record-lifecycle-action-heartbeat") == []
