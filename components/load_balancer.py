@@ -102,7 +102,7 @@ class ModelLoadBalancer(pulumi.ComponentResource):
                     from_port=1024,
                     to_port=65535,
                     cidr_blocks=["0.0.0.0/0"],
-                    description="to the engines' ports on the instances",
+                    description="to the engine ports on the instances",
                 )
             ],
             opts=child,

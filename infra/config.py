@@ -360,7 +360,7 @@ class ScheduleConfig(Section):
     its canonical name."""
 
 
-def _time_zone_problem(zone: str) -> str | None:
+def time_zone_problem(zone: str) -> str | None:
     zones, links = _time_zones()
     if zone in zones:
         return None
@@ -515,7 +515,7 @@ class ModelConfig(Section):
                 problems.add(f"schedule.{key}", problem)
         if schedule.off_cron.split() == schedule.on_cron.split():
             problems.add("schedule.onCron", "is the same time as offCron: the model would never run")
-        problem = _time_zone_problem(schedule.time_zone)
+        problem = time_zone_problem(schedule.time_zone)
         if problem:
             problems.add("schedule.timeZone", problem)
 

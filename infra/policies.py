@@ -646,6 +646,12 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
 ]
 
 
+# What AWS accepts (characters, ranges, quotas): infra/aws_limits.py.
+from infra.aws_limits import rules as _aws_rules  # noqa: E402 - its rules are built with stack_rule above
+
+POLICIES += _aws_rules()
+
+
 # ------------------------------------------------------------- the offline runner
 
 

@@ -46,6 +46,16 @@ def edit(type_: str, name: str, change: Callable[[dict[str, Any]], None]) -> Mut
     return mutate
 
 
+def copies(type_: str, name: str, count: int) -> Mutation:
+    """``count`` more resources like one (each with its own URN)."""
+
+    def mutate(resources: list[PlannedResource]) -> list[PlannedResource]:
+        [original] = [r for r in resources if r.type == type_ and r.name == name]
+        return resources + [dataclasses.replace(original, urn=f"{original.urn}-{i}") for i in range(count)]
+
+    return mutate
+
+
 def drop(type_: str, predicate: Callable[[PlannedResource], bool]) -> Mutation:
     return lambda resources: [r for r in resources if not (r.type == type_ and predicate(r))]
 
@@ -67,6 +77,12 @@ def setter(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 LT, GROUP = "aws:ec2/launchTemplate:LaunchTemplate", "aws:autoscaling/group:Group"
 LB, QUEUE = "aws:lb/loadBalancer:LoadBalancer", "aws:sqs/queue:Queue"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+SG, RULE, TG = (
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:lb/listenerRule:ListenerRule",
+    "aws:lb/targetGroup:TargetGroup",
+)
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 SECRET_USER_DATA = base64.b64encode(
     b"#cloud-config\nruncmd:\n - echo HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyz0123456789\n"
 )
@@ -278,6 +294,97 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         "prod",
         edit("aws:s3/bucket:Bucket", "results-bucket", setter("forceDestroy", True)),
         "forceDestroy",
+    ),
+    # What AWS accepts (infra/aws_limits.py).
+    (
+        "aws-security-group-descriptions",
+        "dev",
+        edit(SG, "models-alb", setter("egress.0.description", "to the engines' ports on the instances")),
+        'egress[0].description "to the engines\' ports on the instances" has "\'"',
+    ),
+    (
+        "aws-security-group-descriptions",
+        "prod",
+        edit(SG, "chat-instances", setter("description", "GPU instances of chat (100% GPU)")),
+        "description 'GPU instances of chat (100% GPU)' has '%'",
+    ),
+    (
+        "aws-security-group-descriptions",
+        "dev",
+        edit(SG, "models-alb", setter("ingress.0.description", "x" * 256)),
+        "ingress[0].description is 256 characters",
+    ),
+    (
+        "aws-security-group-rule-quota",
+        "dev",
+        edit(SG, "models-alb", setter("ingress.0.cidrBlocks", [f"10.{i}.0.0/16" for i in range(61)])),
+        "61 ingress rules",
+    ),
+    ("aws-listener-rule-quota", "dev", copies(RULE, "chat-route", 100), "101 listener rules"),
+    ("aws-target-group-ranges", "dev", edit(TG, "chat-tg", setter("healthCheck.interval", 1)), "healthCheck.interval"),
+    (
+        "aws-dashboard-limits",
+        "dev",
+        edit(DASHBOARD, "stack-dashboard", setter("dashboardName", "llm-serving-dev.eu")),
+        "dashboardName 'llm-serving-dev.eu'",
+    ),
+    (
+        "aws-alarm-limits",
+        "dev",
+        edit(ALARM, "chat-errors", setter("alarmActions", ["arn:aws:sns:us-east-1:123456789012:t"] * 6)),
+        "alarmActions has 6 actions",
+    ),
+    (
+        "aws-alarm-limits",
+        "dev",
+        edit(ALARM, "chat-errors", setter("metricQueries.3.returnData", False)),
+        "exactly one metric query must return data",
+    ),
+    (
+        "aws-metric-dimensions",
+        "dev",
+        edit(ALARM, "chat-errors", setter("metricQueries.2.metric.metricName", "HTTPCode_ELB_5XX_Count")),
+        "HTTPCode_ELB_5XX_Count is published per {LoadBalancer}",
+    ),
+    (
+        "aws-event-detail-types",
+        "dev",
+        edit(
+            "aws:cloudwatch/eventRule:EventRule",
+            "chat-refresh-failed",
+            lambda inputs: inputs.update(
+                eventPattern=inputs["eventPattern"].replace("Rollback Succeeded", "Rollback Completed")
+            ),
+        ),
+        "'EC2 Auto Scaling Instance Refresh Rollback Completed' is not one AWS sends",
+    ),
+    (
+        "aws-user-data-size",
+        "dev",
+        edit(LT, "chat-lt", setter("userData", base64.b64encode(b"#" * 17000).decode())),
+        "user data is 17000 bytes",
+    ),
+    (
+        "aws-group-limits",
+        "dev",
+        edit(GROUP, "chat-spot", setter("initialLifecycleHooks.0.heartbeatTimeout", 7201)),
+        "heartbeatTimeout 7201",
+    ),
+    (
+        "aws-refresh-limits",
+        "dev",
+        edit(
+            "pulumi-python:dynamic/llm-serving:InstanceRefresh",
+            "chat-spot-rollout",
+            setter("preferences.AlarmSpecification.Alarms", [f"a{i}" for i in range(11)]),
+        ),
+        "11 rollback alarms",
+    ),
+    (
+        "aws-schedules",
+        "dev",
+        edit("aws:autoscaling/schedule:Schedule", "chat-spot-off", setter("timeZone", "US/Pacific")),
+        "timeZone 'US/Pacific' is an alias",
     ),
 ]
 

@@ -1,0 +1,152 @@
+"""What only the account can answer, checked when `pulumi preview` runs the program, before
+anything is declared. The offline plan's mocks answer as if the account matched the config;
+here they answer otherwise, as a real account might."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.config import ConfigError
+from infra.plan import Plan, run_plan
+from tests.helpers import ROOT
+
+EXISTING = {
+    "vpcId": "vpc-0abc12345",
+    "privateSubnetIds": ["subnet-0aaa11111", "subnet-0bbb22222"],
+    "publicSubnetIds": ["subnet-0ccc33333", "subnet-0ddd44444"],
+}
+
+
+def refused(invokes: dict[str, Any], **overrides: Any) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        run_plan("dev", overrides=overrides, invokes=invokes)
+    return e.value.lines
+
+
+def zones(count: int) -> Any:
+    def answer(m: Any, _args: dict[str, Any]) -> dict[str, Any]:
+        names = [f"{m.region}{c}" for c in "abcdef"[:count]]
+        return {"id": m.region, "names": names, "zoneIds": names, "groupNames": names}
+
+    return {"aws:index/getAvailabilityZones:getAvailabilityZones": answer}
+
+
+def test_more_azs_than_the_region_offers_stop_the_preview() -> None:
+    lines = refused(zones(2), **{"llm-serving:network": {"cidr": "10.40.0.0/16", "availabilityZones": 3}})
+    assert lines == [
+        "llm-serving:network.availabilityZones: 3, but us-east-1 offers this account 2 (us-east-1a, us-east-1b); "
+        "lower it to 2 or fewer"
+    ]
+
+
+def test_as_many_azs_as_the_region_offers_pass() -> None:
+    plan = run_plan("dev", invokes=zones(2))
+    assert len(plan.of_type("aws:ec2/subnet:Subnet")) == 4
+
+
+def subnets(**where: tuple[str, str]) -> Any:
+    """getSubnet answering (vpc, AZ) per subnet id."""
+
+    def answer(m: Any, args: dict[str, Any]) -> dict[str, Any]:
+        vpc, zone = where[args["id"]]
+        return {"id": args["id"], "vpcId": vpc, "availabilityZone": zone}
+
+    return {"aws:ec2/getSubnet:getSubnet": answer}
+
+
+NETWORK = {"llm-serving:network": {"existing": EXISTING}}
+
+
+def test_existing_subnets_in_one_az_stop_the_preview() -> None:
+    lines = refused(
+        subnets(
+            **{"subnet-0aaa11111": ("vpc-0abc12345", "us-east-1a"), "subnet-0bbb22222": ("vpc-0abc12345", "us-east-1a")}
+        ),
+        **NETWORK,
+    )
+    assert lines == [
+        "llm-serving:network.existing.privateSubnetIds[1]: subnet-0bbb22222 is in us-east-1a like subnet-0aaa11111; "
+        "list one subnet per AZ (a load balancer takes one per AZ, and two in one AZ are no protection against "
+        "its loss)"
+    ]
+
+
+def test_an_existing_subnet_of_another_vpc_stops_the_preview() -> None:
+    lines = refused(
+        subnets(
+            **{"subnet-0aaa11111": ("vpc-0abc12345", "us-east-1a"), "subnet-0bbb22222": ("vpc-0fff99999", "us-east-1b")}
+        ),
+        **NETWORK,
+    )
+    assert lines == [
+        "llm-serving:network.existing.privateSubnetIds[1]: subnet-0bbb22222 is in vpc-0fff99999, not in "
+        "vpc-0abc12345; list subnets of that VPC"
+    ]
+
+
+def test_existing_subnets_the_config_describes_truly_pass() -> None:
+    plan = run_plan("dev", overrides=NETWORK)
+    assert not plan.of_type("aws:ec2/vpc:Vpc")
+
+
+def test_an_ami_missing_from_the_region_stops_the_preview() -> None:
+    lines = refused({"aws:ec2/getAmiIds:getAmiIds": lambda _m, args: {"id": "x", "ids": []}})
+    assert lines == [
+        "llm-serving:ec2.amiId: ami-0123456789abcdef0 is not an AMI of Amazon or of this account in us-east-1; AMI "
+        "ids differ per region: `llm-serving ami latest STACK` shows the current GPU AMI of us-east-1"
+    ]
+
+
+def test_an_endpoint_service_the_region_lacks_stops_the_preview() -> None:
+    def missing(_m: Any, args: dict[str, Any]) -> Any:
+        # As the provider fails a lookup: a failure returned with the answer.
+        if args["serviceName"].endswith(".bedrock-runtime"):
+            return {}, [("serviceName", "no matching EC2 VPC Endpoint Service found")]
+        return {"id": args["serviceName"], "serviceName": args["serviceName"]}
+
+    [line] = refused(
+        {"aws:ec2/getVpcEndpointService:getVpcEndpointService": missing},
+        **{"llm-serving:network": {"cidr": "10.40.0.0/16", "interfaceEndpoints": ["sqs", "bedrock-runtime"]}},
+    )
+    assert line.startswith(
+        "llm-serving:network.interfaceEndpoints[1]: com.amazonaws.us-east-1.bedrock-runtime has no interface "
+        "endpoint in us-east-1 (invoke of aws:ec2/getVpcEndpointService:getVpcEndpointService failed: no matching "
+        "EC2 VPC Endpoint Service found (serviceName)); remove it"
+    )
+
+
+def test_a_certificate_of_another_region_stops_the_preview_when_the_region_comes_from_the_environment() -> None:
+    def region(_m: Any, _args: dict[str, Any]) -> dict[str, Any]:
+        return {"id": "eu-west-1", "name": "eu-west-1", "region": "eu-west-1"}
+
+    lines = refused(
+        {"aws:index/getRegion:getRegion": region},
+        **{"llm-serving:loadBalancer": {"certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc"}},
+    )
+    assert lines == [
+        "llm-serving:loadBalancer.certificateArn: the certificate is in us-east-1, the stack in eu-west-1: a load "
+        "balancer can only use an ACM certificate of its own region"
+    ]
+
+
+def test_a_stack_name_aws_names_cannot_hold_is_refused(tmp_path: Path) -> None:
+    # The dashboard takes letters, digits, - and _ only; Pulumi stack names may hold dots.
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(ROOT / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.eu.yaml")
+    with pytest.raises(ConfigError) as e:
+        run_plan("dev.eu", project_dir=tmp_path)
+    assert e.value.lines == [
+        "stack name 'dev.eu': the stack's name becomes part of AWS names (its dashboard takes only letters, "
+        "digits, - and _), so use 1 to 40 of those; rename it with `pulumi stack rename`"
+    ]
+
+
+def test_the_committed_stacks_pass_every_preflight_check(dev_plan: Plan, prod_plan: Plan) -> None:
+    stack = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    assert stack["config"]["llm-serving:network"]["availabilityZones"] == 3
+    assert prod_plan.of_type("aws:ec2/subnet:Subnet") and dev_plan.of_type("aws:ec2/subnet:Subnet")
