@@ -133,6 +133,7 @@ class Worker:
         self._terminate = asyncio.Event()
         self._closing = asyncio.Event()
         self._warm_pool_state: str | None = None
+        self._last_lifecycle_state: str | None = None
         self._ready_checked_at = -math.inf
         self._engine_ready: bool | None = None
         self._imds_reachable: bool | None = None
@@ -584,10 +585,17 @@ class Worker:
         if state.rebalance_recommended and self._first("rebalance"):
             self._begin_drain("rebalance_recommendation", now + self._s.drain_seconds)
         lifecycle = state.lifecycle_state
-        if lifecycle == "Terminated" and self._first("terminated"):
-            self._begin_drain("scale_in", now + self._s.lifecycle_drain_seconds)
-            self._lifecycle_task = asyncio.create_task(self._complete_lifecycle())
         warm = lifecycle if lifecycle is not None and lifecycle.startswith("Warmed:") else None
+        # Scale-in: the instance is terminated, or (a warm pool that reuses instances on scale-in)
+        # returned to the pool, waiting at Warmed:Pending:Wait for the termination hook. Either
+        # way: drain, then complete the hook, or a paid GPU waits out the whole heartbeat.
+        returning = warm is not None and self._last_lifecycle_state == "InService"
+        if (lifecycle == "Terminated" or returning) and self._first("scale_in"):
+            reason = "scale_in_to_warm_pool" if returning else "scale_in"
+            self._begin_drain(reason, now + self._s.lifecycle_drain_seconds)
+            self._lifecycle_task = asyncio.create_task(self._complete_lifecycle())
+        if lifecycle is not None:
+            self._last_lifecycle_state = lifecycle
         if warm != self._warm_pool_state:
             # A warm pool instance is being prepared or parked: it must not take work.
             logs.event("warm_pool_paused" if warm else "warm_pool_resumed", lifecycle_state=warm)

@@ -121,6 +121,33 @@ def test_scale_in_drains_then_completes_the_lifecycle_action(
     assert put.at <= complete.at  # the drain finished before the instance was let go
 
 
+def test_returning_to_the_warm_pool_drains_then_completes_the_termination_hook(
+    aws: AwsStack,
+    engine: FakeEngine,
+    imds: FakeImds,
+    recorder: AwsRecorder,
+    autoscaling: AutoScalingStub,
+    start_worker: StartWorker,
+) -> None:
+    # A warm pool that reuses instances on scale-in sends them back at Warmed:Pending:Wait
+    # for the termination hook; their target state is Warmed:Stopped, never Terminated.
+    engine.latency = 0.7
+    imds.set(LIFECYCLE_STATE_PATH, "InService")
+    worker = start_worker(WORKER_LIFECYCLE_HOOK_NAME=HOOK)
+    aws.send(chat_request("req-1"))
+    worker.wait_for("generation_started", id="req-1")
+
+    imds.set(LIFECYCLE_STATE_PATH, "Warmed:Stopped")
+    worker.wait_for("draining", reason="scale_in_to_warm_pool", timeout=3)
+    worker.wait_for("lifecycle_action_completed", timeout=5)
+
+    [complete] = autoscaling.actions("CompleteLifecycleAction")
+    assert complete.params["LifecycleHookName"] == HOOK
+    assert complete.params["LifecycleActionResult"] == "CONTINUE"
+    [put] = recorder.of("PutObject")
+    assert put.at <= complete.at
+
+
 def test_records_lifecycle_heartbeats_while_a_long_scale_in_drain_runs(
     aws: AwsStack,
     engine: FakeEngine,
