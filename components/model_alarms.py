@@ -69,6 +69,8 @@ class ModelAlarmsArgs:
 
 class ModelAlarms(pulumi.ComponentResource):
     alarm_arns: pulumi.Output[list[str]]
+    alarm_names: pulumi.Output[list[str]]
+    """Every metric alarm of the model (a smoke test checks none is in ALARM)."""
     rollback_alarm_names: list[str]
 
     def __init__(self, name: str, args: ModelAlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -162,7 +164,8 @@ class ModelAlarms(pulumi.ComponentResource):
         self._refresh_events(args)
         self.rollback_alarm_names = list(names.values()) if tg is not None else []
         self.alarm_arns = pulumi.Output.all(*[a.arn for a in alarms])
-        self.register_outputs({"alarm_arns": self.alarm_arns})
+        self.alarm_names = pulumi.Output.all(*[a.name for a in alarms])
+        self.register_outputs({"alarm_arns": self.alarm_arns, "alarm_names": self.alarm_names})
 
     def _target_group_alarms(
         self, names: dict[str, str], tg: dict[str, pulumi.Input[str]]

@@ -15,6 +15,7 @@ an ARN in the documentation account 123456789012.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import gc
 import hashlib
 import json
@@ -44,6 +45,23 @@ SECRET_PLACEHOLDER = "offline-plan-secret-placeholder"
 
 class StackFileError(Exception):
     """The stack does not exist or its file cannot be read."""
+
+
+class DuplicateUrnError(Exception):
+    """The program declared two resources with one URN: Pulumi refuses the second at
+    registration (``Duplicate resource URN``), halfway through ``pulumi up``; the mocks would
+    silently keep both."""
+
+    def __init__(self, duplicates: list[PlannedResource], resources: list[PlannedResource]) -> None:
+        super().__init__("\n".join(f"two resources would have the URN {r.urn}" for r in duplicates))
+        self.duplicates = duplicates
+        self._by_urn = {r.urn: r for r in resources}
+
+    def top_level_name(self, resource: PlannedResource) -> str:
+        """The name of the stack's direct child that declared ``resource`` (its component)."""
+        while resource.parent in self._by_urn:
+            resource = self._by_urn[resource.parent]
+        return resource.name
 
 
 @dataclass(frozen=True)
@@ -146,9 +164,78 @@ def available_stacks(project_dir: Path = PROJECT_DIR) -> list[str]:
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
+"""The top-level keys of a stack settings file (docs/reference.md#pulumi)."""
+
+
+def _duplicate_keys(node: yaml.Node, path: tuple[str, ...] = ()) -> list[str]:
+    """Every key defined twice in one mapping, as ``line N: path is defined twice (first on
+    line M)``. PyYAML keeps the last definition silently: a copy-pasted model block would
+    drop the first one without a word."""
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "<complex key>"
+            line = key_node.start_mark.line + 1
+            if key in first:
+                problems.append(
+                    f"line {line}: {_yaml_path((*path, key))} is defined twice (first on line {first[key]})"
+                )
+            else:
+                first[key] = line
+            problems += _duplicate_keys(value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(item, (*path, f"[{i}]"))
+    return problems
+
+
+def _yaml_path(parts: tuple[str, ...]) -> str:
+    """``config``, ``llm-serving:models.chat``: stack config keys as users write them."""
+    if len(parts) > 1 and parts[0] == "config":
+        parts = parts[1:]
+    return "".join(p if i == 0 or p.startswith("[") else f".{p}" for i, p in enumerate(parts))
+
+
+def _load_yaml(path: Path) -> Any:
+    """A YAML file's document, refusing duplicate keys; ``StackFileError`` for anything unreadable."""
+    try:
+        text = path.read_text()
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        duplicates = _duplicate_keys(node) if node is not None else []
+        if duplicates:
+            raise StackFileError(
+                "\n".join(
+                    f"{path.name} {d}: YAML keeps only the last one, so the first would be silently "
+                    "dropped; merge them or rename one"
+                    for d in duplicates
+                )
+            )
+        return yaml.safe_load(text)
+    except OSError as e:
+        raise StackFileError(f"cannot read {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise StackFileError(f"{path.name} is not valid YAML: {_yaml_error(e)}") from None
+
+
+def _yaml_error(e: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: what is wrong, and where."""
+    if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:
+        mark = e.problem_mark
+        return f"{e.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(e).split())
+
+
 def project_name(project_dir: Path = PROJECT_DIR) -> str:
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
-    return str(project["name"])
+    path = project_dir / "Pulumi.yaml"
+    if not path.is_file():
+        raise StackFileError(f"no Pulumi.yaml in {project_dir}: run from the project folder or pass --project-dir")
+    project = _load_yaml(path)
+    name = project.get("name") if isinstance(project, Mapping) else None
+    if not isinstance(name, str) or not name:
+        raise StackFileError(f"{path.name} needs a project name: a line such as `name: llm-serving`")
+    return name
 
 
 def _has_secure(value: Any) -> bool:
@@ -176,26 +263,54 @@ def _as_cli_string(value: Any) -> str:
 
 
 def read_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> tuple[dict[str, str], list[str]]:
-    """The stack's config as the Pulumi CLI would pass it: (values, secret keys)."""
+    """The stack's config as the Pulumi CLI would pass it: (values, secret keys).
+
+    Raises ``StackFileError``, naming the file, line or key and the fix, for anything the
+    Pulumi CLI would refuse or silently misread."""
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = ", ".join(available_stacks(project_dir)) or "none"
         raise StackFileError(f"no stack file {path.name} in {project_dir} (stacks here: {known})")
     project = project_name(project_dir)
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise StackFileError(f"{path.name} is not valid YAML: {e}") from None
+    document = _load_yaml(path)
+    if document is None:
+        document = {}
     if not isinstance(document, Mapping):
-        raise StackFileError(f"{path.name} must be a mapping with a 'config:' key")
+        raise StackFileError(f"{path.name} must be a mapping with a 'config:' key, not a {_yaml_kind(document)}")
+    problems = []
+    for key in document:
+        if key not in STACK_FILE_KEYS:
+            close = difflib.get_close_matches(str(key), STACK_FILE_KEYS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
+            problems.append(
+                f"{path.name}: unknown top-level key {key!r}: {hint}valid keys are {', '.join(STACK_FILE_KEYS)}"
+            )
+    config = document.get("config")
+    if config is None:
+        config = {}
+    if not isinstance(config, Mapping):
+        problems.append(f"{path.name}: config must be a mapping of keys to values, not a {_yaml_kind(config)}")
+        config = {}
     values: dict[str, str] = {}
     secrets: list[str] = []
-    for key, value in (document.get("config") or {}).items():
+    for key, value in config.items():
+        if not isinstance(key, str) or not key:
+            problems.append(
+                f"{path.name}: config key {key!r} must be a string such as {project}:models (quote it if YAML "
+                "reads it as a number or a boolean)"
+            )
+            continue
         full_key = key if ":" in key else f"{project}:{key}"
         if _has_secure(value):
             secrets.append(full_key)
         values[full_key] = _as_cli_string(_replace_secure(value))
+    if problems:
+        raise StackFileError("\n".join(problems))
     return values, secrets
+
+
+def _yaml_kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), "value")
 
 
 # ----------------------------------------------------------------------------- mocks
@@ -387,25 +502,30 @@ class _Recorder(mocks.MockMonitor):
     def __init__(self, m: _Mocks) -> None:
         super().__init__(m)
         self.registered: list[PlannedResource] = []
+        self.duplicates: list[PlannedResource] = []
+        self._urns: set[str] = set()
         self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            resource = PlannedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=bool(request.custom),
+                inputs=inputs,
+                dependencies=tuple(sorted(request.dependencies)),
+                id=response.id,
+            )
             with self._lock:
-                self.registered.append(
-                    PlannedResource(
-                        urn=response.urn,
-                        type=request.type,
-                        name=request.name,
-                        parent=request.parent,
-                        custom=bool(request.custom),
-                        inputs=inputs,
-                        dependencies=tuple(sorted(request.dependencies)),
-                        id=response.id,
-                    )
-                )
+                if resource.urn in self._urns:
+                    self.duplicates.append(resource)
+                else:
+                    self._urns.add(resource.urn)
+                    self.registered.append(resource)
         return response
 
 
@@ -421,13 +541,25 @@ def run_plan(stack: str, project_dir: Path = PROJECT_DIR, overrides: Mapping[str
     values, secrets = read_stack_config(stack, project_dir)
     for key, value in (overrides or {}).items():
         values[key] = _as_cli_string(value)
-    plan = run_program(
-        lambda: runpy.run_path(str(PROGRAM), run_name="__main__"),
-        project=project_name(project_dir),
-        stack=stack,
-        config=values,
-        secret_keys=secrets,
-    )
+    try:
+        plan = run_program(
+            lambda: runpy.run_path(str(PROGRAM), run_name="__main__"),
+            project=project_name(project_dir),
+            stack=stack,
+            config=values,
+            secret_keys=secrets,
+        )
+    except DuplicateUrnError as e:
+        from infra.config import ConfigError
+        from infra.program import config_key_of
+
+        raise ConfigError(
+            [
+                f"{config_key_of(e.top_level_name(r))}: two entries here would make two resources with one URN "
+                f"({r.urn}); Pulumi refuses the second halfway through `pulumi up`: remove or rename one"
+                for r in e.duplicates
+            ]
+        ) from None
     from infra.policies import evaluate
 
     plan.findings = evaluate(plan.resources)
@@ -451,7 +583,7 @@ def run_program(
     monitor = _Recorder(m)
     # A second run in the same process needs a fresh root stack resource.
     settings.ROOT.set(None)
-    mocks.set_mocks(m, project=project, stack=stack, preview=False, monitor=monitor)
+    mocks.set_mocks(m, project=project, stack=stack, preview=True, monitor=monitor)
     # Outputs a failed earlier run left pending would fail this one (MockSettings does not
     # reset them).
     settings.SETTINGS.outputs = set()
@@ -472,6 +604,8 @@ def run_program(
         (dataclasses.replace(r, outputs=dict(monitor.resources[r.urn].state)) for r in monitor.registered),
         key=lambda r: r.urn,
     )
+    if monitor.duplicates:
+        raise DuplicateUrnError(monitor.duplicates, resources)
     return Plan(project=project, stack=stack, resources=resources, outputs=outputs, computed=frozenset(m.computed))
 
 

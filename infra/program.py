@@ -35,6 +35,23 @@ RULE_PRIORITIES = 50000
 """ALB listener rule priorities run from 1 to 50000."""
 
 
+_SHARED_COMPONENTS = {
+    "network": "network",
+    "models": "loadBalancer",
+    "results": "results",
+    "hf-token": HUGGING_FACE_TOKEN_KEY,
+    "alarms": "alerts",
+    "stack": "models",
+}
+"""The config section behind each shared component (by its name in ``build``); every other
+top-level component is named after a model."""
+
+
+def config_key_of(component: str) -> str:
+    """The stack config key whose entries a top-level component was built from."""
+    return f"{NAMESPACE}:{_SHARED_COMPONENTS.get(component, f'models.{component}')}"
+
+
 def network_args(config: NetworkConfig) -> NetworkArgs:
     if config.existing is not None:
         return NetworkArgs(
@@ -201,7 +218,7 @@ def build_model(
             refresh_rollback_alarm_names=list(model_alarms.alarm_names(prefix).values()),
         ),
     )
-    ModelAlarms(
+    alarms = ModelAlarms(
         name,
         ModelAlarmsArgs(
             model=name,
@@ -233,6 +250,8 @@ def build_model(
         "deadLetterQueueUrl": queue.dead_letter_queue_url,
         "resultsPrefix": results.bucket_name.apply(lambda bucket: f"s3://{bucket}/{RESULTS_PREFIX}{name}/"),
         "producePolicy": queue.produce_policy_json,
+        "autoScalingGroupNames": fleet.group_names,
+        "alarmNames": alarms.alarm_names,
     }, panel
 
 

@@ -9,10 +9,12 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
+from infra import plan as plan_module
 from infra.config import ConfigError
 from infra.plan import (
     COMPUTED,
     SECRET,
+    DuplicateUrnError,
     StackFileError,
     read_stack_config,
     render,
@@ -156,3 +158,43 @@ def test_render_hides_secrets_marks_unknowns_and_tidies_numbers() -> None:
 
 def test_plan_json_parses(dev_plan) -> None:  # type: ignore[no-untyped-def]
     assert json.loads(dev_plan.json_text())["stack"] == "dev"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_values_unknown_until_deploy_print_as_computed_not_none(stack: str, request: pytest.FixtureRequest) -> None:
+    # The load balancer's DNS name exists only after `pulumi up`: the endpoint and each model's
+    # URL derive from it, so they are unknown at plan time, as in `pulumi preview`.
+    outputs = request.getfixturevalue(f"{stack}_plan").to_json()["outputs"]
+    assert outputs["endpoint"] == COMPUTED
+    assert {m["url"] for m in outputs["models"].values()} == {COMPUTED}
+    assert "None" not in json.dumps(outputs)
+
+
+def test_two_resources_with_one_urn_are_refused() -> None:
+    def program() -> None:
+        aws.sqs.Queue("q")
+        aws.sqs.Queue("q")
+
+    with pytest.raises(
+        DuplicateUrnError,
+        match=r"two resources would have the URN urn:pulumi:test::llm-serving::pulumi:pulumi:Stack\$"
+        r"aws:sqs/queue:Queue::q$",
+    ):
+        run_program(program)
+
+
+def test_a_duplicate_urn_names_the_config_section_it_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Whatever the config checks miss, the plan still refuses what Pulumi would, naming the key.
+    program = tmp_path / "program.py"
+    program.write_text(
+        "from components.network import Network, NetworkArgs\n"
+        "Network('network', NetworkArgs(interface_endpoints=('ecr.api', 'ecr-api')))\n"
+    )
+    monkeypatch.setattr(plan_module, "PROGRAM", program)
+    with pytest.raises(ConfigError) as e:
+        run_plan("dev")
+    [line] = e.value.lines
+    assert line.startswith(
+        "llm-serving:network: two entries here would make two resources with one URN (urn:pulumi:dev::llm-serving::"
+        "llm-serving:aws:Network$aws:ec2/vpcEndpoint:VpcEndpoint::network-ecr-api); Pulumi refuses the second"
+    )
