@@ -142,17 +142,10 @@ def _replacement_rule() -> ReplacementRule:
     return forces_replacement
 
 
-def _prefixes(path: str) -> Iterator[str]:
-    """``a[0].b.c`` -> ``a``, ``a.b``, ``a.b.c``: the table may name a property or any part of it."""
-    parts = [p.split("[", 1)[0] for p in path.split(".")]
-    for i in range(1, len(parts) + 1):
-        yield ".".join(parts[:i])
-
-
 def _replaces(rule: ReplacementRule, type_token: str, path: str) -> bool | None:
     try:
-        return any(rule(type_token, p) for p in _prefixes(path))
-    except KeyError:
+        return rule(type_token, path)
+    except KeyError:  # a type the table does not classify: never silently "safe"
         return None
 
 
