@@ -5,14 +5,17 @@ Exit codes: 0 fine, 1 mandatory policy findings, 2 bad config or usage.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import traceback
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:  # the plan imports pulumi: only load it for the commands that need it
     from infra.plan import Plan
@@ -40,7 +43,25 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     return typer.Exit(code)
 
 
-@app.command()
+class _PlanGroup(TyperGroup):
+    """``plan STACK`` is short for ``plan show STACK``; ``plan diff`` compares two plans."""
+
+    # The context is typer's bundled click Context, whose module is private: typed as Any.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+plan_app = typer.Typer(
+    cls=_PlanGroup,
+    help="The offline plan: `plan STACK` shows it, `plan diff` compares two.",
+    no_args_is_help=True,
+)
+app.add_typer(plan_app, name="plan")
+
+
+@plan_app.command("show")
 def plan(
     stack: StackArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
@@ -73,6 +94,75 @@ def plan(
 
         print_tree(result, out)
     if any(f["level"] == "mandatory" for f in result.findings):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@plan_app.command("diff")
+def plan_diff(
+    targets: Annotated[
+        list[str],
+        typer.Argument(help="BASE.json HEAD.json (plans from `plan STACK --json`), or STACK with --base."),
+    ],
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="A git revision (e.g. origin/main): plan STACK there, in a temporary worktree."),
+    ] = None,
+    as_markdown: Annotated[bool, typer.Option("--markdown", help="Print the pull-request comment.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diff as JSON.")] = False,
+    with_mermaid: Annotated[
+        bool, typer.Option("--mermaid", help="With --markdown and --base: fold the stack's diagram into the comment.")
+    ] = False,
+    preview_report: Annotated[
+        Path | None,
+        typer.Option("--preview", help="With --markdown: fold this `llm-serving preview --report` file in."),
+    ] = None,
+    head_json: Annotated[
+        Path | None, typer.Option("--save-head", help="With --base: also write the head plan's JSON here.")
+    ] = None,
+    project_dir: ProjectDirOpt = None,
+) -> None:
+    """What changes between two offline plans: resources added, removed and changed, and the
+    changes that force a replacement. Exit 1 when the head plan has mandatory findings."""
+    from infra import plan as offline
+    from infra import plan_diff as pd
+    from infra.config import ConfigError
+
+    if as_json and as_markdown:
+        raise _fail("choose one of --json and --markdown")
+    directory = project_dir or offline.PROJECT_DIR
+    mermaid_text = None
+    try:
+        if base is None:
+            if len(targets) != 2 or with_mermaid or head_json:
+                raise _fail("give BASE.json HEAD.json, or --base REF STACK (--mermaid and --save-head need --base)")
+            before, after = pd.load_plan(Path(targets[0])), pd.load_plan(Path(targets[1]))
+            labels = (targets[0], targets[1])
+        else:
+            if len(targets) != 1:
+                raise _fail("with --base, give one STACK")
+            stack = targets[0]
+            head = offline.run_plan(stack, directory)
+            after = head.to_json()
+            if head_json is not None:
+                head_json.write_text(head.json_text())
+            if with_mermaid:
+                mermaid_text = offline_mermaid(head)
+            before = pd.plan_at_ref(base, stack, directory) or pd.empty_plan(stack)
+            labels = (base, "this revision")
+        diff = pd.diff_plans(before, after)
+    except (pd.PlanInputError, ConfigError, offline.StackFileError) as e:
+        raise _fail(str(e)) from None
+    diff.base_label, diff.head_label = labels
+    preview_text = None
+    if preview_report is not None:
+        preview_text = preview_report.read_text() if preview_report.is_file() else "_No preview report was produced._"
+    if as_json:
+        sys.stdout.write(json.dumps(diff.to_json(), indent=2, default=str) + "\n")
+    elif as_markdown:
+        sys.stdout.write(pd.to_markdown(diff, mermaid=mermaid_text, preview=preview_text))
+    else:
+        sys.stdout.write(pd.to_text(diff))
+    if diff.mandatory_findings:
         raise typer.Exit(EXIT_FINDINGS)
 
 
@@ -115,10 +205,46 @@ def _run(operation: str, stack: str, project_dir: Path | None, **kwargs: object)
         raise _fail(f"pulumi {operation} failed:\n{e}", code=EXIT_FINDINGS) from None
 
 
+def policy_packs(project_dir: Path | None) -> list[str]:
+    """The project's policy pack (``policy_pack/``, the rules of ``infra/policies.py``)."""
+    from infra import plan as offline
+
+    return [str((project_dir or offline.PROJECT_DIR) / "policy_pack")]
+
+
 @app.command()
-def preview(stack: StackArg, project_dir: ProjectDirOpt = None) -> None:
-    """`pulumi preview` of the stack, through the Automation API (needs the Pulumi CLI)."""
-    _run("preview", stack, project_dir, diff=True)
+def preview(
+    stack: StackArg,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write a Markdown summary (changes, replacements, policy findings) here."),
+    ] = None,
+    project_dir: ProjectDirOpt = None,
+) -> None:
+    """`pulumi preview` of the stack with the policy pack, through the Automation API (needs
+    the Pulumi CLI). Exit 1 when it fails, mandatory policy violations included."""
+    import pulumi.automation as auto
+
+    from infra.preview_report import PreviewReport
+
+    selected = _automation_stack(stack, project_dir)
+    summary = PreviewReport()
+    try:
+        selected.preview(
+            on_output=print,
+            color="auto",
+            diff=True,
+            policy_packs=policy_packs(project_dir),
+            on_event=summary.on_event,
+        )
+    except auto.errors.CommandError as e:
+        summary.failure = str(e)
+    if report is not None:
+        report.write_text(summary.to_markdown(f"pulumi preview of {stack} with the policy pack"))
+    if summary.failure or summary.mandatory:
+        raise _fail(
+            f"pulumi preview of {stack} failed" + (f":\n{summary.failure}" if summary.failure else ""), EXIT_FINDINGS
+        )
 
 
 @app.command()
@@ -133,7 +259,7 @@ def up(
             f"`up` changes real infrastructure: run `llm-serving preview {stack}` first, "
             f"then `llm-serving up {stack} --yes`"
         )
-    _run("up", stack, project_dir, diff=True)
+    _run("up", stack, project_dir, diff=True, policy_packs=policy_packs(project_dir))
 
 
 @app.command()
@@ -146,6 +272,143 @@ def destroy(
     if not yes:
         raise _fail(f"`destroy` deletes the whole stack: run `llm-serving destroy {stack} --yes`")
     _run("destroy", stack, project_dir)
+
+
+EXIT_DRIFT_ERROR = 3
+
+
+@app.command()
+def drift(
+    stack: StackArg,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write a Markdown summary of the drift here.")
+    ] = None,
+    project_dir: ProjectDirOpt = None,
+) -> None:
+    """Compare the stack with what is really in AWS (`pulumi preview --refresh`, which writes
+    no state). Exit 0 no drift, 1 drift, 2 usage, 3 the check itself failed (not drift)."""
+    import pulumi.automation as auto
+
+    from infra.preview_report import PreviewReport
+
+    selected = _automation_stack(stack, project_dir)
+    summary = PreviewReport()
+    try:
+        selected.preview(on_output=print, color="auto", diff=True, refresh=True, on_event=summary.on_event)
+    except auto.errors.CommandError as e:
+        summary.failure = str(e)
+    verdict = "error" if summary.failure or summary.errors else "drift" if summary.changes else "no drift"
+    if report is not None:
+        report.write_text(summary.to_markdown(f"Drift check of {stack}: {verdict}"))
+    if verdict == "error":
+        raise _fail(f"the drift check of {stack} failed; this is an error, not drift", EXIT_DRIFT_ERROR)
+    if verdict == "drift":
+        err.print(f"drift: {len(summary.changes)} resource(s) of {stack} differ from the program", markup=False)
+        raise typer.Exit(EXIT_FINDINGS)
+    err.print(f"no drift: {stack} matches the program", markup=False)
+
+
+def _outputs(stack: str, outputs_file: Path | None, project_dir: Path | None):  # type: ignore[no-untyped-def]
+    from infra import plan as offline
+    from infra.stack_outputs import OutputsError, read_outputs
+
+    try:
+        return read_outputs(stack, outputs_file, project_dir or offline.PROJECT_DIR)
+    except OutputsError as e:
+        raise _fail(str(e)) from None
+
+
+OutputsOpt = Annotated[
+    Path | None,
+    typer.Option("--outputs", help="A file holding `pulumi stack output --json` (default: ask the Pulumi CLI)."),
+]
+
+rollout_app = typer.Typer(help="Rollouts that `pulumi up` starts and does not wait for.", no_args_is_help=True)
+app.add_typer(rollout_app, name="rollout")
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _fail(f"--since {value}: not an ISO 8601 time (e.g. 2026-12-01T10:00:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@rollout_app.command("wait")
+def rollout_wait(
+    stack: StackArg,
+    outputs_file: OutputsOpt = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait at most.")] = 3600.0,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between polls.")] = 30.0,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only refreshes started at or after this time (ISO 8601): the deploy's start."),
+    ] = None,
+    project_dir: ProjectDirOpt = None,
+) -> None:
+    """Wait for the instance refreshes of every model's Auto Scaling groups to finish.
+
+    Exit 0 when the latest refresh of each group is Successful (or there is none), 1 when one
+    failed, was cancelled or was rolled back by AWS, or is still running at the timeout."""
+    from botocore.config import Config
+
+    from infra.rollout import wait_for_rollout
+    from model_server.queue_url import session_for
+
+    start = _since(since)
+    outputs = _outputs(stack, outputs_file, project_dir)
+    groups = [g for names in outputs.group_names().values() for g in names]
+    if not groups:
+        err.print(f"skipped: the outputs of {stack} name no Auto Scaling groups (autoScalingGroupNames)", markup=False)
+        return
+    queue = next((str(m.get("queueUrl")) for m in outputs.models().values() if m.get("queueUrl")), None)
+    client = session_for(queue).client("autoscaling", config=Config(retries={"mode": "standard"}))
+    result = wait_for_rollout(
+        client,
+        groups,
+        timeout_seconds=timeout,
+        poll_seconds=poll,
+        since=start,
+        report=lambda g: print(g.describe(), flush=True),
+    )
+    if result.timed_out:
+        raise _fail(f"the rollout of {stack} is still running after {timeout:g} s", EXIT_FINDINGS)
+    if result.rolled_back:
+        raise _fail(
+            f"the rollout of {stack} FAILED: AWS rolled back {', '.join(g.group for g in result.rolled_back)} "
+            "to the previous version; the stack's state holds the new one: redeploy the last good commit",
+            EXIT_FINDINGS,
+        )
+    if not result.ok:
+        raise _fail(f"the rollout of {stack} FAILED", EXIT_FINDINGS)
+    print(f"rollout of {stack}: done", flush=True)
+
+
+@app.command()
+def smoke(
+    stack: StackArg,
+    outputs_file: OutputsOpt = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for each model's answer (a fleet at zero must start).")
+    ] = 900.0,
+    capacity_wait: Annotated[
+        float, typer.Option("--capacity-wait", help="Seconds to wait for fleets to reach their desired capacity.")
+    ] = 300.0,
+    project_dir: ProjectDirOpt = None,
+) -> None:
+    """Smoke-test a deployed stack: one request per model through its queue, fleets at their
+    desired capacity, no alarm in ALARM. One line per model; exit 0 only if all pass."""
+    from infra.smoke import run_smoke
+
+    outputs = _outputs(stack, outputs_file, project_dir)
+    report = run_smoke(outputs, timeout_seconds=timeout, capacity_wait_seconds=capacity_wait)
+    for line in report.lines():
+        print(line, flush=True)
+    if not report.ok:
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 def main() -> None:

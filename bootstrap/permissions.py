@@ -1,0 +1,473 @@
+"""What CI may do in AWS for one stack: the preview role reads, the deploy role creates,
+changes and deletes what the program declares, and nothing else.
+
+One table, ``SERVICES``: per AWS service the actions a ``pulumi preview --refresh`` needs to
+read the program's resources and those a ``pulumi up`` needs to change them (the calls the
+provider's create, read, update and delete make for those types, per the AWS service
+authorization reference), with the ARN pattern that scopes them. ``TYPES`` maps every
+resource type the program declares to its service; a test fails when the program declares a
+type this file does not know, so the roles never lag behind the program silently.
+
+Scoping. Resources are scoped to the account and the stack's region everywhere AWS allows
+it. Auto Scaling groups are also scoped by name (the program names them
+``llm-<stack>-<model>-...``), the dashboard by its name, and buckets by their logical names
+(so no other bucket in the account, the state bucket included, is reachable). Other names are Pulumi's
+auto-names (logical name plus a random suffix) with no stack in them, so those resources
+cannot be told from others in the account by name: keep one AWS account per environment,
+or at least nothing else in the stack's region. Actions that AWS only authorizes on
+``"*"`` (the EC2, ELB and Auto Scaling ``Describe*`` calls, ``kms:CreateKey``,
+``sts:GetCallerIdentity``) are limited to the region by ``aws:RequestedRegion`` instead.
+
+What no policy can scope here: the deploy role creates IAM roles and passes them to EC2
+(the GPU instances' role) and to VPC Flow Logs; ``iam:PassedToService`` limits where they go,
+and a Deny keeps the CI roles and the bootstrap's own key and bucket out of reach, but the
+roles it creates could be given any policy. A permissions boundary on the program's roles
+would close that (docs/cicd.md, "Least privilege").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Statement = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Service:
+    read: tuple[str, ...]
+    """Actions ``pulumi preview --refresh`` needs to read the resources."""
+    write: tuple[str, ...]
+    """Further actions ``pulumi up`` needs to create, change and delete them."""
+    resources: tuple[str, ...]
+    """ARN patterns: ``{r}`` region, ``{a}`` account, ``{s}`` stack."""
+    regional_star: tuple[str, ...] = ()
+    """Actions AWS authorizes on ``*`` only: allowed in the stack's region."""
+
+
+BUCKETS = ("results-bucket-*", "models-access-logs-bucket-*")
+"""The program's buckets: Pulumi auto-names them ``<logical name>-<random>``, and these are
+their logical names (components/results_bucket.py, components/load_balancer.py). A test
+checks every bucket of the plans matches one."""
+
+SERVICES: Mapping[str, Service] = {
+    "ec2": Service(
+        read=("ec2:DescribeVpcAttribute",),
+        write=(
+            "ec2:AllocateAddress",
+            "ec2:AssociateRouteTable",
+            "ec2:AttachInternetGateway",
+            "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:CreateFlowLogs",
+            "ec2:CreateInternetGateway",
+            "ec2:CreateLaunchTemplate",
+            "ec2:CreateLaunchTemplateVersion",
+            "ec2:CreateNatGateway",
+            "ec2:CreateRoute",
+            "ec2:CreateRouteTable",
+            "ec2:CreateSecurityGroup",
+            "ec2:CreateSubnet",
+            "ec2:CreateTags",
+            "ec2:CreateVpc",
+            "ec2:CreateVpcEndpoint",
+            "ec2:DeleteFlowLogs",
+            "ec2:DeleteInternetGateway",
+            "ec2:DeleteLaunchTemplate",
+            "ec2:DeleteLaunchTemplateVersions",
+            "ec2:DeleteNatGateway",
+            "ec2:DeleteRoute",
+            "ec2:DeleteRouteTable",
+            "ec2:DeleteSecurityGroup",
+            "ec2:DeleteSubnet",
+            "ec2:DeleteTags",
+            "ec2:DeleteVpc",
+            "ec2:DeleteVpcEndpoints",
+            "ec2:DetachInternetGateway",
+            "ec2:DisassociateAddress",
+            "ec2:DisassociateRouteTable",
+            "ec2:ModifyLaunchTemplate",
+            "ec2:ModifySecurityGroupRules",
+            "ec2:ModifySubnetAttribute",
+            "ec2:ModifyVpcAttribute",
+            "ec2:ModifyVpcEndpoint",
+            "ec2:ReleaseAddress",
+            "ec2:ReplaceRoute",
+            "ec2:ReplaceRouteTableAssociation",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:RevokeSecurityGroupIngress",
+            # Creating a group that launches from a template checks that the caller may.
+            "ec2:RunInstances",
+            "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+            "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+        ),
+        resources=("arn:aws:ec2:{r}:{a}:*", "arn:aws:ec2:{r}::image/*"),
+        regional_star=(
+            "ec2:DescribeAccountAttributes",
+            "ec2:DescribeAddresses",
+            "ec2:DescribeAddressesAttribute",
+            "ec2:DescribeAvailabilityZones",
+            "ec2:DescribeFlowLogs",
+            "ec2:DescribeImages",
+            "ec2:DescribeInstanceTypeOfferings",
+            "ec2:DescribeInstanceTypes",
+            "ec2:DescribeInstances",
+            "ec2:DescribeInternetGateways",
+            "ec2:DescribeLaunchTemplateVersions",
+            "ec2:DescribeLaunchTemplates",
+            "ec2:DescribeNatGateways",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribePrefixLists",
+            "ec2:DescribeRouteTables",
+            "ec2:DescribeSecurityGroupRules",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeTags",
+            "ec2:DescribeVpcEndpointServices",
+            "ec2:DescribeVpcEndpoints",
+            "ec2:DescribeVpcs",
+        ),
+    ),
+    "autoscaling": Service(
+        read=(),
+        write=(
+            "autoscaling:AttachTrafficSources",
+            "autoscaling:AttachLoadBalancerTargetGroups",
+            "autoscaling:CancelInstanceRefresh",
+            "autoscaling:CreateAutoScalingGroup",
+            "autoscaling:CreateOrUpdateTags",
+            "autoscaling:DeleteAutoScalingGroup",
+            "autoscaling:DeleteLifecycleHook",
+            "autoscaling:DeletePolicy",
+            "autoscaling:DeleteScheduledAction",
+            "autoscaling:DeleteTags",
+            "autoscaling:DeleteWarmPool",
+            "autoscaling:DetachLoadBalancerTargetGroups",
+            "autoscaling:DetachTrafficSources",
+            "autoscaling:DisableMetricsCollection",
+            "autoscaling:EnableMetricsCollection",
+            "autoscaling:PutLifecycleHook",
+            "autoscaling:PutScalingPolicy",
+            "autoscaling:PutScheduledUpdateGroupAction",
+            "autoscaling:PutWarmPool",
+            "autoscaling:ResumeProcesses",
+            "autoscaling:SetInstanceProtection",
+            "autoscaling:StartInstanceRefresh",
+            "autoscaling:SuspendProcesses",
+            "autoscaling:UpdateAutoScalingGroup",
+        ),
+        resources=("arn:aws:autoscaling:{r}:{a}:autoScalingGroup:*:autoScalingGroupName/llm-{s}-*",),
+        regional_star=("autoscaling:Describe*",),
+    ),
+    "elasticloadbalancing": Service(
+        read=(),
+        write=(
+            "elasticloadbalancing:AddTags",
+            "elasticloadbalancing:CreateListener",
+            "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:CreateRule",
+            "elasticloadbalancing:CreateTargetGroup",
+            "elasticloadbalancing:DeleteListener",
+            "elasticloadbalancing:DeleteLoadBalancer",
+            "elasticloadbalancing:DeleteRule",
+            "elasticloadbalancing:DeleteTargetGroup",
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:ModifyListenerAttributes",
+            "elasticloadbalancing:ModifyLoadBalancerAttributes",
+            "elasticloadbalancing:ModifyRule",
+            "elasticloadbalancing:ModifyTargetGroup",
+            "elasticloadbalancing:ModifyTargetGroupAttributes",
+            "elasticloadbalancing:RemoveTags",
+            "elasticloadbalancing:SetRulePriorities",
+            "elasticloadbalancing:SetSecurityGroups",
+            "elasticloadbalancing:SetSubnets",
+        ),
+        resources=("arn:aws:elasticloadbalancing:{r}:{a}:*",),
+        regional_star=("elasticloadbalancing:Describe*",),
+    ),
+    "sqs": Service(
+        read=("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"),
+        write=("sqs:CreateQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"),
+        resources=("arn:aws:sqs:{r}:{a}:*",),
+    ),
+    "s3": Service(
+        read=(
+            "s3:GetAccelerateConfiguration",
+            "s3:GetBucketAcl",
+            "s3:GetBucketCORS",
+            "s3:GetBucketLogging",
+            "s3:GetBucketObjectLockConfiguration",
+            "s3:GetBucketOwnershipControls",
+            "s3:GetBucketPolicy",
+            "s3:GetBucketPublicAccessBlock",
+            "s3:GetBucketRequestPayment",
+            "s3:GetBucketTagging",
+            "s3:GetBucketVersioning",
+            "s3:GetBucketWebsite",
+            "s3:GetEncryptionConfiguration",
+            "s3:GetLifecycleConfiguration",
+            "s3:GetReplicationConfiguration",
+            "s3:ListBucket",
+        ),
+        write=(
+            "s3:CreateBucket",
+            "s3:DeleteBucket",
+            "s3:DeleteBucketPolicy",
+            "s3:ListBucketVersions",
+            "s3:PutBucketOwnershipControls",
+            "s3:PutBucketPolicy",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:PutBucketTagging",
+            "s3:PutEncryptionConfiguration",
+            "s3:PutLifecycleConfiguration",
+        ),
+        resources=tuple(f"arn:aws:s3:::{b}" for b in BUCKETS),
+    ),
+    "s3-objects": Service(
+        # Emptying a dev bucket on destroy (force_destroy): objects and their versions.
+        read=(),
+        write=("s3:DeleteObject", "s3:DeleteObjectVersion"),
+        resources=tuple(f"arn:aws:s3:::{b}/*" for b in BUCKETS),
+    ),
+    "iam": Service(
+        read=(
+            "iam:GetInstanceProfile",
+            "iam:GetRole",
+            "iam:GetRolePolicy",
+            "iam:ListAttachedRolePolicies",
+            "iam:ListInstanceProfilesForRole",
+            "iam:ListRolePolicies",
+        ),
+        write=(
+            "iam:AddRoleToInstanceProfile",
+            "iam:AttachRolePolicy",
+            "iam:CreateInstanceProfile",
+            "iam:CreateRole",
+            "iam:DeleteInstanceProfile",
+            "iam:DeleteRole",
+            "iam:DeleteRolePolicy",
+            "iam:DetachRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:RemoveRoleFromInstanceProfile",
+            "iam:TagInstanceProfile",
+            "iam:TagRole",
+            "iam:UntagInstanceProfile",
+            "iam:UntagRole",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:UpdateRole",
+        ),
+        resources=("arn:aws:iam::{a}:role/*", "arn:aws:iam::{a}:instance-profile/*"),
+    ),
+    "kms": Service(
+        read=("kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"),
+        write=(
+            "kms:EnableKeyRotation",
+            "kms:PutKeyPolicy",
+            "kms:ScheduleKeyDeletion",
+            "kms:TagResource",
+            "kms:UntagResource",
+            "kms:UpdateKeyDescription",
+        ),
+        resources=("arn:aws:kms:{r}:{a}:key/*",),
+        regional_star=("kms:CreateKey",),
+    ),
+    "sns": Service(
+        read=(
+            "sns:GetTopicAttributes",
+            "sns:ListSubscriptionsByTopic",
+            "sns:ListTagsForResource",
+        ),
+        write=(
+            "sns:CreateTopic",
+            "sns:DeleteTopic",
+            "sns:SetTopicAttributes",
+            "sns:Subscribe",
+            "sns:TagResource",
+            "sns:UntagResource",
+        ),
+        resources=("arn:aws:sns:{r}:{a}:*",),
+        # Subscriptions are authorized on "*" only.
+        regional_star=("sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe"),
+    ),
+    "cloudwatch": Service(
+        read=("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"),
+        write=(
+            "cloudwatch:DeleteAlarms",
+            "cloudwatch:PutMetricAlarm",
+            "cloudwatch:TagResource",
+            "cloudwatch:UntagResource",
+        ),
+        resources=("arn:aws:cloudwatch:{r}:{a}:alarm:*",),
+    ),
+    "dashboard": Service(
+        read=("cloudwatch:GetDashboard",),
+        write=("cloudwatch:DeleteDashboards", "cloudwatch:PutDashboard"),
+        resources=("arn:aws:cloudwatch::{a}:dashboard/llm-serving-{s}",),
+    ),
+    "events": Service(
+        read=("events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule"),
+        write=(
+            "events:DeleteRule",
+            "events:PutRule",
+            "events:PutTargets",
+            "events:RemoveTargets",
+            "events:TagResource",
+            "events:UntagResource",
+        ),
+        resources=("arn:aws:events:{r}:{a}:rule/*",),
+    ),
+    "logs": Service(
+        read=("logs:ListTagsForResource", "logs:ListTagsLogGroup"),
+        write=(
+            "logs:CreateLogGroup",
+            "logs:DeleteLogGroup",
+            "logs:DeleteRetentionPolicy",
+            "logs:PutRetentionPolicy",
+            "logs:TagLogGroup",
+            "logs:TagResource",
+            "logs:UntagLogGroup",
+            "logs:UntagResource",
+        ),
+        resources=("arn:aws:logs:{r}:{a}:log-group:*",),
+        regional_star=("logs:DescribeLogGroups",),
+    ),
+    "secretsmanager": Service(
+        read=("secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy", "secretsmanager:GetSecretValue"),
+        write=(
+            "secretsmanager:CreateSecret",
+            "secretsmanager:DeleteResourcePolicy",
+            "secretsmanager:DeleteSecret",
+            "secretsmanager:PutResourcePolicy",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:TagResource",
+            "secretsmanager:UntagResource",
+            "secretsmanager:UpdateSecret",
+        ),
+        resources=("arn:aws:secretsmanager:{r}:{a}:secret:*",),
+    ),
+    "lookups": Service(
+        # Invokes the program makes at every preview: the GPU AMI's public parameter, the
+        # account id; the availability zones come with ec2:Describe*.
+        read=("ssm:GetParameter",),
+        write=(),
+        resources=("arn:aws:ssm:{r}:*:parameter/aws/service/*",),
+        regional_star=("sts:GetCallerIdentity",),
+    ),
+}
+
+TYPES: Mapping[str, str] = {
+    "aws:autoscaling/group:Group": "autoscaling",
+    "aws:autoscaling/policy:Policy": "autoscaling",
+    "aws:autoscaling/schedule:Schedule": "autoscaling",
+    "aws:cloudwatch/dashboard:Dashboard": "dashboard",
+    "aws:cloudwatch/eventRule:EventRule": "events",
+    "aws:cloudwatch/eventTarget:EventTarget": "events",
+    "aws:cloudwatch/logGroup:LogGroup": "logs",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "cloudwatch",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "ec2",
+    "aws:ec2/eip:Eip": "ec2",
+    "aws:ec2/flowLog:FlowLog": "ec2",
+    "aws:ec2/internetGateway:InternetGateway": "ec2",
+    "aws:ec2/launchTemplate:LaunchTemplate": "ec2",
+    "aws:ec2/natGateway:NatGateway": "ec2",
+    "aws:ec2/routeTable:RouteTable": "ec2",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "ec2",
+    "aws:ec2/securityGroup:SecurityGroup": "ec2",
+    "aws:ec2/subnet:Subnet": "ec2",
+    "aws:ec2/vpc:Vpc": "ec2",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "ec2",
+    "aws:iam/instanceProfile:InstanceProfile": "iam",
+    "aws:iam/role:Role": "iam",
+    "aws:iam/rolePolicy:RolePolicy": "iam",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "iam",
+    "aws:kms/key:Key": "kms",
+    "aws:lb/listener:Listener": "elasticloadbalancing",
+    "aws:lb/listenerRule:ListenerRule": "elasticloadbalancing",
+    "aws:lb/loadBalancer:LoadBalancer": "elasticloadbalancing",
+    "aws:lb/targetGroup:TargetGroup": "elasticloadbalancing",
+    "aws:s3/bucket:Bucket": "s3",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "s3",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "s3",
+    "aws:s3/bucketPolicy:BucketPolicy": "s3",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "s3",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "s3",
+    "aws:secretsmanager/secret:Secret": "secretsmanager",
+    "aws:secretsmanager/secretVersion:SecretVersion": "secretsmanager",
+    "aws:sns/topic:Topic": "sns",
+    "aws:sns/topicPolicy:TopicPolicy": "sns",
+    "aws:sns/topicSubscription:TopicSubscription": "sns",
+    "aws:sqs/queue:Queue": "sqs",
+    "aws:sqs/queuePolicy:QueuePolicy": "sqs",
+    "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": "sqs",
+}
+"""Every resource type the program declares -> the entry of ``SERVICES`` that covers it."""
+
+READ_VERBS = ("Describe", "Get", "List")
+"""Of the actions authorized on ``*`` only, the preview role gets those that read."""
+PASSED_TO = ("ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com")
+"""Where the deploy role may pass the roles it creates: the GPU instances' role (through
+their instance profile) and the flow logs' delivery role."""
+SERVICE_LINKED = ("autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com")
+"""Service-linked roles AWS creates on first use of these services in an account."""
+
+
+def _arns(patterns: Sequence[str], region: str, account: str, stack: str) -> list[str]:
+    return [p.format(r=region, a=account, s=stack) for p in patterns]
+
+
+def statements(
+    *, write: bool, region: str, account: str, stack: str, protected_arns: Sequence[str] = ()
+) -> list[Statement]:
+    """The policy statements of the preview role (``write=False``) or the deploy role."""
+    out: list[Statement] = []
+    star: set[str] = set()
+    for name, service in sorted(SERVICES.items()):
+        actions = sorted({*service.read, *(service.write if write else ())})
+        if actions:
+            sid = "".join(part.capitalize() for part in name.split("-"))
+            out.append(
+                {
+                    "Sid": f"{'Manage' if write else 'Read'}{sid}",
+                    "Effect": "Allow",
+                    "Action": actions,
+                    "Resource": _arns(service.resources, region, account, stack),
+                }
+            )
+        star.update(a for a in service.regional_star if write or a.split(":")[1].startswith(READ_VERBS))
+    out.append(
+        {
+            "Sid": "RegionOnlyActions",
+            "Effect": "Allow",
+            "Action": sorted(star),
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+        }
+    )
+    if write:
+        out += [
+            {
+                "Sid": "PassRolesToTheFleetAndFlowLogs",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": [f"arn:aws:iam::{account}:role/*"],
+                "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO)}},
+            },
+            {
+                "Sid": "ServiceLinkedRoles",
+                "Effect": "Allow",
+                "Action": ["iam:CreateServiceLinkedRole"],
+                "Resource": [f"arn:aws:iam::{account}:role/aws-service-role/*"],
+                "Condition": {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED)}},
+            },
+        ]
+    if write and protected_arns:
+        out.append(
+            {
+                "Sid": "KeepOffTheBootstrap",
+                "Effect": "Deny",
+                "Action": ["iam:*", "kms:*", "s3:*"],
+                "Resource": list(protected_arns),
+            }
+        )
+    return out

@@ -1,0 +1,132 @@
+"""Waiting for a rollout: the instance refreshes that ``pulumi up`` starts and does not wait for.
+
+A ``pulumi up`` that changes a model's launch template starts an instance refresh on each of
+the model's Auto Scaling groups and returns at once (docs/cicd.md, "Waiting for the
+rollout"). This polls ``DescribeInstanceRefreshes`` for every group until none is still
+running, then judges the latest refresh of each group:
+
+- ``Successful``: the new version serves;
+- ``RollbackSuccessful``: the new version failed (an alarm fired, or instances did not become
+  healthy) and AWS put the previous one back. The fleet serves, but not what was deployed:
+  a failed rollout, reported as such;
+- ``Failed``, ``Cancelled``, ``RollbackFailed``: failed;
+- no refresh since the deploy started: nothing rolled (the launch template did not change).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+RUNNING = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
+"""Statuses of a refresh that has not finished (Baking: replaced, waiting out the bake time)."""
+SUCCESSFUL = "Successful"
+ROLLED_BACK = "RollbackSuccessful"
+MAX_RECORDS = 100
+"""DescribeInstanceRefreshes returns at most 100 refreshes per call (API reference)."""
+
+
+@dataclass(frozen=True)
+class GroupRollout:
+    group: str
+    refresh_id: str | None
+    """None: no refresh of this group (since the deploy started)."""
+    status: str | None
+    reason: str = ""
+    percentage: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status in RUNNING
+
+    @property
+    def ok(self) -> bool:
+        return self.refresh_id is None or self.status == SUCCESSFUL
+
+    def describe(self) -> str:
+        if self.refresh_id is None:
+            return f"{self.group}: no instance refresh: nothing to roll"
+        progress = f", {self.percentage}%" if self.percentage is not None else ""
+        reason = f": {self.reason}" if self.reason else ""
+        if self.status == SUCCESSFUL:
+            return f"{self.group}: refresh {self.refresh_id} Successful"
+        if self.status == ROLLED_BACK:
+            return (
+                f"{self.group}: refresh {self.refresh_id} FAILED and was ROLLED BACK by AWS (RollbackSuccessful)"
+                f"{reason}. The group runs the previous version, not the one deployed"
+            )
+        if self.running:
+            return f"{self.group}: refresh {self.refresh_id} still {self.status}{progress}"
+        return f"{self.group}: refresh {self.refresh_id} {self.status}{reason}"
+
+
+def _reason(refresh: Mapping[str, Any]) -> str:
+    rollback = refresh.get("RollbackDetails") or {}
+    parts = [str(refresh.get("StatusReason") or ""), str(rollback.get("RollbackReason") or "")]
+    return "; ".join(p for p in parts if p)
+
+
+def latest_refresh(client: Any, group: str, since: datetime | None = None) -> GroupRollout:
+    """The most recent refresh of ``group`` (started at or after ``since``, when given)."""
+    refreshes = client.describe_instance_refreshes(AutoScalingGroupName=group, MaxRecords=MAX_RECORDS)[
+        "InstanceRefreshes"
+    ]
+    if since is not None:
+        refreshes = [r for r in refreshes if "StartTime" not in r or r["StartTime"] >= since]
+    if not refreshes:
+        return GroupRollout(group, None, None)
+    # A refresh not started yet has no StartTime: it is the newest.
+    newest = max(refreshes, key=lambda r: (r.get("StartTime") is None, r.get("StartTime") or datetime.min))
+    return GroupRollout(
+        group,
+        refresh_id=newest["InstanceRefreshId"],
+        status=newest["Status"],
+        reason=_reason(newest),
+        percentage=newest.get("PercentageComplete"),
+    )
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    groups: list[GroupRollout]
+    timed_out: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.timed_out and all(g.ok for g in self.groups)
+
+    @property
+    def rolled_back(self) -> list[GroupRollout]:
+        return [g for g in self.groups if g.status == ROLLED_BACK]
+
+
+def wait_for_rollout(
+    client: Any,
+    groups: Sequence[str],
+    *,
+    timeout_seconds: float,
+    poll_seconds: float = 30.0,
+    since: datetime | None = None,
+    report: Callable[[GroupRollout], None] = lambda _g: None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RolloutResult:
+    """Poll until no group's latest refresh is running, or ``timeout_seconds`` pass.
+    ``report`` hears each group's state whenever it changes."""
+    deadline = clock() + timeout_seconds
+    seen: dict[str, GroupRollout] = {}
+    while True:
+        current = [latest_refresh(client, g, since) for g in groups]
+        for state in current:
+            if seen.get(state.group) != state:
+                report(state)
+                seen[state.group] = state
+        if not any(s.running for s in current):
+            return RolloutResult(current, timed_out=False)
+        left = deadline - clock()
+        if left <= 0:
+            return RolloutResult(current, timed_out=True)
+        sleep(min(poll_seconds, left))
