@@ -347,11 +347,12 @@ SERVICES: Mapping[str, Service] = {
         resources=("arn:aws:secretsmanager:{r}:{a}:secret:*",),
     ),
     "lookups": Service(
-        # Invokes the program makes at every preview: the GPU AMI's public parameter, the
-        # account id; the availability zones come with ec2:Describe*.
-        read=("ssm:GetParameter",),
+        # Invokes the program makes at every preview: the account id; the availability
+        # zones, existing subnets, the pinned AMI and the endpoint services (infra/preflight.py)
+        # come with ec2:Describe*.
+        read=(),
         write=(),
-        resources=("arn:aws:ssm:{r}:*:parameter/aws/service/*",),
+        resources=(),
         regional_star=("sts:GetCallerIdentity",),
     ),
 }
@@ -400,6 +401,9 @@ TYPES: Mapping[str, str] = {
     "aws:sqs/queue:Queue": "sqs",
     "aws:sqs/queuePolicy:QueuePolicy": "sqs",
     "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": "sqs",
+    # The rollout resource starts, cancels and reads instance refreshes from the deployer's
+    # process (components/fleet_rollout.py): autoscaling's Start/CancelInstanceRefresh, Describe*.
+    "pulumi-python:dynamic/llm-serving:InstanceRefresh": "autoscaling",
 }
 """Every resource type the program declares -> the entry of ``SERVICES`` that covers it."""
 

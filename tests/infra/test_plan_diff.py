@@ -154,16 +154,30 @@ def test_a_new_model_revision_changes_the_launch_template_and_replaces_nothing(d
     assert "+    5206a32e0bd3067aef1ce90f5528ade7d866253f" in to_text(diff)
 
 
-def test_a_longer_grace_period_replaces_both_groups_through_their_launch_hook(dev_plan: Plan, real_rule: Any) -> None:
+def test_a_longer_grace_period_replaces_nothing(dev_plan: Plan, real_rule: Any) -> None:
+    # The groups' lifecycle hooks no longer derive from the grace period: the change reaches
+    # them in place, and the launch template gets a new version.
     models = dev_models()
     models["chat"]["healthCheckGraceSeconds"] = 900
     head = run_plan("dev", overrides={"llm-serving:models": models})
 
     diff = diff_plans(dev_plan.to_json(), head.to_json(), real_rule)
 
+    assert diff.of_kind("replace") == []
+    changed = {r.name for r in diff.of_kind("update")}
+    assert {"chat-on-demand", "chat-spot", "chat-lt"} <= changed
+    assert "will be replaced" not in to_markdown(diff)
+
+
+def test_a_new_stack_name_prefix_would_replace_both_groups(dev_plan: Plan, real_rule: Any) -> None:
+    # What the table flags when a group must be replaced: its name prefix.
+    head = dev_plan.to_json()
+    for r in head["resources"]:
+        if r["type"] == "aws:autoscaling/group:Group":
+            r["inputs"]["namePrefix"] = "llm-other-" + r["inputs"]["namePrefix"]
+    diff = diff_plans(dev_plan.to_json(), head, real_rule)
     replaced = {r.name: r.replacing_paths for r in diff.of_kind("replace")}
     assert set(replaced) == {"chat-on-demand", "chat-spot"}
-    assert all(any(p.startswith("initialLifecycleHooks") for p in paths) for paths in replaced.values())
     assert "will be replaced" in to_markdown(diff)
 
 
