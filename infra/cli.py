@@ -411,6 +411,73 @@ def smoke(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+ami_app = typer.Typer(help="The stack's pinned GPU AMI: the newest one AWS publishes, and moving the pin.")
+app.add_typer(ami_app, name="ami")
+
+
+@ami_app.command("latest")
+def ami_latest(
+    stack: StackArg,
+    write: Annotated[
+        bool, typer.Option("--write", help="Pin the newest AMI in Pulumi.STACK.yaml (comments and layout kept).")
+    ] = False,
+    region: Annotated[str | None, typer.Option("--region", help="Default: aws:region of the stack file.")] = None,
+    project_dir: ProjectDirOpt = None,
+) -> None:
+    """The newest GPU AMI AWS publishes in the stack's region, beside the one the stack pins.
+
+    Needs AWS credentials (it reads AWS's public SSM parameter and describes both images)."""
+    import os
+
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    from infra import ami
+    from infra import plan as offline
+
+    directory = project_dir or offline.PROJECT_DIR
+    try:
+        values, _ = offline.read_stack_config(stack, directory)
+    except offline.StackFileError as e:
+        raise _fail(str(e)) from None
+    stack_file = directory / f"Pulumi.{stack}.yaml"
+    region = region or values.get("aws:region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise _fail(f"no region: set aws:region in {stack_file.name} or pass --region")
+    current = ami.pinned(stack_file)
+    try:
+        newest = ami.latest(region)
+        pinned = ami.describe(region, current) if current else None
+    except NoCredentialsError:
+        raise _fail(
+            "no AWS credentials: this reads AWS's public AMI parameter in your account (`aws configure`)"
+        ) from None
+    except (BotoCoreError, ClientError) as e:
+        raise _fail(f"AWS refused: {e}") from None
+    print(f"newest GPU AMI in {region}: {newest.id}  {newest.name or ''}  {newest.created or ''}".rstrip())
+    if pinned is None:
+        print(f"{stack_file.name} pins none (llm-serving:ec2.amiId)")
+    elif pinned.name is None:
+        print(f"{stack_file.name} pins {pinned.id}, which is not an AMI in {region}")
+    else:
+        print(f"{stack_file.name} pins     {pinned.id}  {pinned.name}  {pinned.created or ''}".rstrip())
+    if current == newest.id:
+        print("the pin is the newest: nothing to do")
+        return
+    if not write:
+        print(
+            f"to move to it: `llm-serving ami latest {stack} --write` (or `pulumi config set --path "
+            f"'llm-serving:ec2.amiId' {newest.id} -s {stack}`), then `llm-serving plan {stack}`: the launch "
+            "template gets a new version and `pulumi up` replaces every GPU instance by a rolling refresh that "
+            "rolls back on the model's alarms"
+        )
+        return
+    try:
+        ami.pin(stack_file, newest.id)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    print(f"pinned {newest.id} in {stack_file.name}: review `llm-serving plan {stack}`, commit, then `pulumi up`")
+
+
 def main() -> None:
     app()
 
