@@ -4,6 +4,7 @@ deliberately. A real CLI process against moto's server (AWS_ENDPOINT_URL)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -130,5 +131,5 @@ def test_without_credentials_it_says_what_is_missing(project: Path, env: dict[st
 def test_pin_refuses_a_file_without_one_ami_line(tmp_path: Path) -> None:
     stack = tmp_path / "Pulumi.x.yaml"
     stack.write_text("config:\n  aws:region: us-east-1\n")
-    with pytest.raises(ValueError, match="pulumi config set --path 'llm-serving:ec2.amiId' ami-0abc"):
+    with pytest.raises(ValueError, match=re.escape("pulumi config set --path 'llm-serving:ec2.amiId' ami-0abc")):
         ami.pin(stack, "ami-0abc")
