@@ -9,7 +9,7 @@ UV := .tools/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.synced-stamp
 # Precompile bytecode: this environment sets PYTHONDONTWRITEBYTECODE=1, and without .pyc
-# files every run of the plan is about 3x slower (REFERENCE.md).
+# files every run of the plan is about 2x slower (docs/reference.md#pulumi).
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 

@@ -21,7 +21,7 @@ from components import _metrics
 from model_server import metrics
 
 SPOT_PRICE_FRACTION = 0.5
-"""Spot GPU prices run at about 35 to 60% of on-demand (REFERENCE.md's table): the cost
+"""Spot GPU prices run at about 35 to 60% of on-demand (docs/reference.md#gpus-and-prices): the cost
 graph is an estimate, the bill is the truth."""
 WIDGET_WIDTH = 6
 WIDGET_HEIGHT = 6

@@ -54,7 +54,7 @@ ROOT_VOLUME_IOPS = 6000
 # Model-load estimate: boot, image pull, weight download, load and warm-up.
 BOOT_SECONDS = 90
 IMAGE_PULL_SECONDS = 360
-"""A 15 to 20 GB engine image takes 4 to 6 minutes to pull (REFERENCE.md)."""
+"""A 15 to 20 GB engine image takes 4 to 6 minutes to pull (docs/reference.md#gpus-and-prices)."""
 DOWNLOAD_SECONDS_PER_GB = 10.0
 """About 100 MB/s from the Hugging Face Hub."""
 LOAD_SECONDS_PER_GB = 1.0

@@ -110,7 +110,7 @@ class Plan:
         return [r for r in self.resources if r.parent == parent_urn]
 
     def to_json(self) -> dict[str, Any]:
-        """The contract of ``llm-serving plan --json`` (DESIGN.md)."""
+        """The contract of ``llm-serving plan --json`` (README, "The offline plan")."""
         return {
             "project": self.project,
             "stack": self.stack,
