@@ -403,3 +403,24 @@ def test_args_refuse_a_warm_pool_the_on_demand_group_cannot_hold() -> None:
 def test_no_wake_up_when_the_scaled_group_never_reaches_zero() -> None:
     plan = plan_fleet(min_size=3, on_demand_base=1, warm_pool_size=0)
     assert "chat-wake" not in {r.name for r in plan.resources}
+
+
+def test_the_cloudwatch_agent_needs_no_permission_the_role_lacks(fleet: Plan) -> None:
+    # With retention_in_days in its config the agent calls logs:PutRetentionPolicy, which the
+    # role does not grant (retention is set where the log groups are declared).
+    import base64
+
+    import yaml
+
+    from components import user_data
+
+    lt = fleet.named("aws:ec2/launchTemplate:LaunchTemplate", "chat-lt")
+    document = yaml.safe_load(base64.b64decode(lt.input("userData")).decode().removeprefix("#cloud-config\n"))
+    [agent] = [f for f in document["write_files"] if f["path"] == user_data.CLOUDWATCH_AGENT_CONFIG]
+    files = json.loads(agent["content"])["logs"]["logs_collected"]["files"]["collect_list"]
+    assert files and all("retention_in_days" not in f for f in files)
+    granted = {a for d in instance_policies(fleet).values() for s in d["Statement"] for a in s["Action"]}
+    assert {"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"} <= granted
+    assert "logs:PutRetentionPolicy" not in granted
+    for group in fleet.of_type("aws:cloudwatch/logGroup:LogGroup"):
+        assert group.input("retentionInDays") == 30
