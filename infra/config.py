@@ -770,14 +770,13 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[]+(?:\[(?!\d+\])[^.\[]*)*)")
+
+
 def _split_at(at: str) -> tuple[Any, ...]:
-    parts: list[Any] = []
-    for piece in at.split("."):
-        name, *indices = piece.split("[")
-        if name:
-            parts.append(name)
-        parts.extend(int(i.rstrip("]")) for i in indices)
-    return tuple(parts)
+    """``"capacity.max"`` -> ("capacity", "max"); ``"instanceTypes[1]"`` -> ("instanceTypes", 1).
+    Anything else between dots (a user's model name, whatever it holds) stays one part."""
+    return tuple(int(index) if index else name for index, name in _PATH_PART.findall(at))
 
 
 def _section_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:

@@ -350,3 +350,9 @@ def test_every_problem_of_a_model_and_every_production_rule_in_one_run() -> None
         "llm-serving:loadBalancer.certificateArn",
         "llm-serving:alerts.emails",
     ]
+
+
+@pytest.mark.parametrize("name", ["a[b", "chat.v2", "x[1]", "Chat Bot"])
+def test_any_model_name_is_named_back_without_a_crash(name: str) -> None:
+    [line] = errors(stack_config(models={name: model()}))
+    assert line.startswith(f"llm-serving:models.{name}: model names must be 2 to 16 characters")
