@@ -38,8 +38,9 @@ system-tools:
 plan: $(STAMP) ## the offline plan of the dev stack
 	$(VENV)/bin/llm-serving plan dev
 
+# Two workers: the machines have 2 cores, and the worker tests mostly wait on real processes.
 test: $(STAMP) system-tools ## the whole test suite
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2
 
 lint: $(STAMP) ## ruff and mypy, clean
 	$(VENV)/bin/ruff check .
