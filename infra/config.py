@@ -58,6 +58,10 @@ MODEL_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,14}[a-z0-9]$"
 
 _HF_TOKEN_LOOKALIKE = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 
+_AWS_ID = r"(?:[0-9a-f]{8}|[0-9a-f]{17})"
+"""EC2 resource ids: a prefix and 8 or 17 hex digits, nothing in between (EC2 User Guide,
+"Resource IDs"; docs/reference.md#ec2-instances-and-amis)."""
+
 STACK_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 """The stack's name becomes part of AWS names: the dashboard (letters, digits, ``-``, ``_``
 only: CloudWatch PutDashboard), alarm and group names (255 characters with the model's name
@@ -111,13 +115,13 @@ class Section(BaseModel):
 class ExistingNetworkConfig(Section):
     """Deploy into a VPC you already have instead of creating one."""
 
-    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    vpc_id: str = Field(pattern=rf"^vpc-{_AWS_ID}$")
     """The VPC to deploy into."""
-    private_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(min_length=2)
+    private_subnet_ids: list[Annotated[str, Field(pattern=rf"^subnet-{_AWS_ID}$")]] = Field(min_length=2)
     """Subnets of the GPU fleet, each in its own AZ (at least two); they need a route to the
     internet (NAT) or VPC endpoints for every AWS API the fleet calls. ``pulumi preview``
     checks their AZs in the account."""
-    public_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = []
+    public_subnet_ids: list[Annotated[str, Field(pattern=rf"^subnet-{_AWS_ID}$")]] = []
     """Subnets of a public load balancer, each in its own AZ (at least two); unused when it
     is internal."""
 
@@ -650,7 +654,7 @@ class ModelConfig(Section):
 class Ec2Config(Section):
     """Settings of the EC2 backend shared by its models."""
 
-    ami_id: str | None = Field(None, pattern=r"^ami-[0-9a-f]{8,17}$")
+    ami_id: str | None = Field(None, pattern=rf"^ami-{_AWS_ID}$")
     """The GPU AMI of every instance, pinned: AWS's Deep Learning Base OSS Nvidia Driver GPU
     AMI (Amazon Linux 2023) for the stack's region. A new AMI is a deliberate change that
     rolls the fleet: `llm-serving ami latest STACK` shows the newest one and how to pin it."""
@@ -854,10 +858,10 @@ _PATTERN_HINTS = {
     "revision": "must be a 40-character commit hash of the model repository (pin it)",
     "modelId": "must be a Hugging Face repository id such as org/name",
     "certificateArn": "must be an ACM certificate ARN",
-    "vpcId": "must be a VPC id such as vpc-0abc12345",
-    "privateSubnetIds": "must be a subnet id such as subnet-0abc12345",
-    "publicSubnetIds": "must be a subnet id such as subnet-0abc12345",
-    "amiId": "must be an AMI id such as ami-0abc12345def67890",
+    "vpcId": "must be a VPC id: vpc- and 8 or 17 hex digits, such as vpc-0abc1234def567890",
+    "privateSubnetIds": "must be a subnet id: subnet- and 8 or 17 hex digits, such as subnet-0abc1234def567890",
+    "publicSubnetIds": "must be a subnet id: subnet- and 8 or 17 hex digits, such as subnet-0abc1234def567890",
+    "amiId": "must be an AMI id: ami- and 8 or 17 hex digits, such as ami-0abc1234def567890",
     "emails": "must be an email address",
     "workerImage": (
         "must be an image reference with a tag or digest, "

@@ -160,26 +160,30 @@ def test_the_scheduled_plan_switches_models_off_in_their_zone(scheduled_plan: Pl
     assert zones == {LONGEST_ZONE, "Etc/GMT+12"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "config lets through ids AWS never gives: ec2.amiId, network.existing.vpcId and *SubnetIds take 8 to 17 "
-        "hex digits (^ami-[0-9a-f]{8,17}$); AWS's ids have 8 or 17 (EC2 User Guide, Resource IDs), and "
-        "cfn-lint's formats AWS::EC2::Image.Id, AWS::EC2::VPC.Id, AWS::EC2::Subnet.Id refuse e.g. ami-0123456789"
-    ),
-)
 def test_resource_ids_the_config_accepts_have_a_shape_aws_gives() -> None:
+    # AWS's ids have 8 or 17 hex digits (EC2 User Guide, "Resource IDs"); the config once took
+    # 8 to 17, and cfn-lint's formats refuse e.g. ami-0123456789.
     ten_digits = {
         "llm-serving:ec2": {"amiId": "ami-0123456789"},
         "llm-serving:network": {
             "existing": {"vpcId": "vpc-0123456789", "privateSubnetIds": ["subnet-0123456789", "subnet-0123456788"]}
         },
     }
-    try:
-        plan = run_plan("dev", overrides=ten_digits)
-    except ConfigError:
-        return  # refused by the config: as it should be
-    assert [str(v) for v in violations(plan)] == []
+    with pytest.raises(ConfigError) as e:
+        run_plan("dev", overrides=ten_digits)
+    assert [line.split(":")[1] for line in e.value.lines] == [
+        "network.existing.vpcId",
+        "network.existing.privateSubnetIds[0]",
+        "network.existing.privateSubnetIds[1]",
+        "ec2.amiId",
+    ]
+    eight_and_seventeen = {
+        "llm-serving:ec2": {"amiId": "ami-01234567"},
+        "llm-serving:network": {
+            "existing": {"vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": ["subnet-01234567", "subnet-89abcdef"]}
+        },
+    }
+    assert [str(v) for v in violations(run_plan("dev", overrides=eight_and_seventeen))] == []
 
 
 # ---------------------------------------------------------------------- it can fail

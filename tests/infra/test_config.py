@@ -250,13 +250,13 @@ def test_a_non_production_stack_may_use_one_nat_and_plain_http() -> None:
     assert config.load_balancer.certificate_arn is None
 
 
-EXISTING = {"vpcId": "vpc-0abc12345", "privateSubnetIds": ["subnet-0abc12345", "subnet-0abc12346"]}
+EXISTING = {"vpcId": "vpc-0abc1234", "privateSubnetIds": ["subnet-0abc1234", "subnet-0abc1235"]}
 
 
 def test_accepts_an_existing_vpc() -> None:
     config = parse_stack_config(stack_config(network={"existing": EXISTING}))
     assert config.network.existing is not None
-    assert config.network.existing.vpc_id == "vpc-0abc12345"
+    assert config.network.existing.vpc_id == "vpc-0abc1234"
 
 
 def test_rejects_an_existing_vpc_combined_with_new_vpc_settings() -> None:
@@ -266,7 +266,7 @@ def test_rejects_an_existing_vpc_combined_with_new_vpc_settings() -> None:
 
 
 def test_rejects_an_existing_vpc_with_one_subnet() -> None:
-    [line] = errors(stack_config(network={"existing": {**EXISTING, "privateSubnetIds": ["subnet-0abc12345"]}}))
+    [line] = errors(stack_config(network={"existing": {**EXISTING, "privateSubnetIds": ["subnet-0abc1234"]}}))
     assert line.startswith("llm-serving:network.existing.privateSubnetIds:")
 
 

@@ -145,28 +145,28 @@ def test_more_models_than_one_dashboard_and_load_balancer_hold_are_refused() -> 
 # ------------------------------------------------------------------------- existing VPC
 
 
-EXISTING = {"vpcId": "vpc-0abc12345", "privateSubnetIds": ["subnet-0abc12345", "subnet-0abc12346"]}
+EXISTING = {"vpcId": "vpc-0abc1234", "privateSubnetIds": ["subnet-0abc1234", "subnet-0abc1235"]}
 
 
 def test_an_existing_subnet_listed_twice_is_refused() -> None:
-    existing = {**EXISTING, "privateSubnetIds": ["subnet-0abc12345", "subnet-0abc12345"]}
+    existing = {**EXISTING, "privateSubnetIds": ["subnet-0abc1234", "subnet-0abc1234"]}
     assert errors(stack_config(network={"existing": existing})) == [
-        "llm-serving:network.existing.privateSubnetIds[1]: subnet-0abc12345 is listed twice: each subnet stands "
+        "llm-serving:network.existing.privateSubnetIds[1]: subnet-0abc1234 is listed twice: each subnet stands "
         "for one AZ"
     ]
 
 
 def test_a_subnet_both_private_and_public_is_refused() -> None:
-    existing = {**EXISTING, "publicSubnetIds": ["subnet-0abc12345", "subnet-0abc12347"]}
+    existing = {**EXISTING, "publicSubnetIds": ["subnet-0abc1234", "subnet-0abc1236"]}
     [line] = errors(stack_config(network={"existing": existing}))
-    assert line.startswith("llm-serving:network.existing.publicSubnetIds[0]: subnet-0abc12345 is also a private")
+    assert line.startswith("llm-serving:network.existing.publicSubnetIds[0]: subnet-0abc1234 is also a private")
 
 
 def test_a_public_load_balancer_in_an_existing_vpc_needs_public_subnets() -> None:
     lb = {"internal": False, "allowedCidrs": ["203.0.113.0/24"]}
     [line] = errors(stack_config(network={"existing": EXISTING}, loadBalancer=lb))
     assert line.startswith("llm-serving:network.existing.publicSubnetIds: a public load balancer needs public subnets")
-    existing = {**EXISTING, "publicSubnetIds": ["subnet-0abc12347", "subnet-0abc12348"]}
+    existing = {**EXISTING, "publicSubnetIds": ["subnet-0abc1236", "subnet-0abc1237"]}
     assert parse_stack_config(stack_config(network={"existing": existing}, loadBalancer=lb)).network.existing
 
 

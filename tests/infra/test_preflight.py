@@ -16,9 +16,9 @@ from infra.plan import Plan, run_plan
 from tests.helpers import ROOT
 
 EXISTING = {
-    "vpcId": "vpc-0abc12345",
-    "privateSubnetIds": ["subnet-0aaa11111", "subnet-0bbb22222"],
-    "publicSubnetIds": ["subnet-0ccc33333", "subnet-0ddd44444"],
+    "vpcId": "vpc-0abc1234",
+    "privateSubnetIds": ["subnet-0aaa1111", "subnet-0bbb2222"],
+    "publicSubnetIds": ["subnet-0ccc3333", "subnet-0ddd4444"],
 }
 
 
@@ -65,12 +65,12 @@ NETWORK = {"llm-serving:network": {"existing": EXISTING}}
 def test_existing_subnets_in_one_az_stop_the_preview() -> None:
     lines = refused(
         subnets(
-            **{"subnet-0aaa11111": ("vpc-0abc12345", "us-east-1a"), "subnet-0bbb22222": ("vpc-0abc12345", "us-east-1a")}
+            **{"subnet-0aaa1111": ("vpc-0abc1234", "us-east-1a"), "subnet-0bbb2222": ("vpc-0abc1234", "us-east-1a")}
         ),
         **NETWORK,
     )
     assert lines == [
-        "llm-serving:network.existing.privateSubnetIds[1]: subnet-0bbb22222 is in us-east-1a like subnet-0aaa11111; "
+        "llm-serving:network.existing.privateSubnetIds[1]: subnet-0bbb2222 is in us-east-1a like subnet-0aaa1111; "
         "list one subnet per AZ (a load balancer takes one per AZ, and two in one AZ are no protection against "
         "its loss)"
     ]
@@ -79,13 +79,13 @@ def test_existing_subnets_in_one_az_stop_the_preview() -> None:
 def test_an_existing_subnet_of_another_vpc_stops_the_preview() -> None:
     lines = refused(
         subnets(
-            **{"subnet-0aaa11111": ("vpc-0abc12345", "us-east-1a"), "subnet-0bbb22222": ("vpc-0fff99999", "us-east-1b")}
+            **{"subnet-0aaa1111": ("vpc-0abc1234", "us-east-1a"), "subnet-0bbb2222": ("vpc-0fff9999", "us-east-1b")}
         ),
         **NETWORK,
     )
     assert lines == [
-        "llm-serving:network.existing.privateSubnetIds[1]: subnet-0bbb22222 is in vpc-0fff99999, not in "
-        "vpc-0abc12345; list subnets of that VPC"
+        "llm-serving:network.existing.privateSubnetIds[1]: subnet-0bbb2222 is in vpc-0fff9999, not in "
+        "vpc-0abc1234; list subnets of that VPC"
     ]
 
 
