@@ -53,6 +53,13 @@ MAX_GROUP_NAME_PREFIX = 255 - 26
 Violations = Iterable[tuple[str, str | None]]
 
 
+def _outside(name: str, value: Any, low: float, high: float) -> str | None:
+    """Why ``value`` is refused, when it is a number outside AWS's ``low``..``high``."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and not low <= value <= high:
+        return f"{name} is {value:g}; AWS allows {low:g} to {high:g}"
+    return None
+
+
 # ------------------------------------------------------------------ security groups
 
 
@@ -148,13 +155,9 @@ def _target_group_ranges(resources: Sequence[PolicyResource]) -> Violations:
         if r.resource_type not in ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup"):
             continue
         check = r.props.get("healthCheck") or {}
-        for key, (low, high) in bounds.items():
-            value = check.get(key)
-            if isinstance(value, int | float) and not low <= value <= high:
-                yield f"healthCheck.{key} is {value}; AWS allows {low} to {high}", r.urn
-        delay = r.props.get("deregistrationDelay")
-        if isinstance(delay, int | float) and not 0 <= delay <= 3600:
-            yield f"deregistrationDelay is {delay}; AWS allows 0 to 3600", r.urn
+        problems = [_outside(f"healthCheck.{key}", check.get(key), low, high) for key, (low, high) in bounds.items()]
+        problems.append(_outside("deregistrationDelay", r.props.get("deregistrationDelay"), 0, 3600))
+        yield from ((p, r.urn) for p in problems if p)
 
 
 # ---------------------------------------------------------------------- CloudWatch
@@ -294,12 +297,9 @@ def _group_limits(resources: Sequence[PolicyResource]) -> Violations:
         if isinstance(prefix, str) and len(prefix) > MAX_GROUP_NAME_PREFIX:
             yield f"namePrefix is {len(prefix)} characters; group names are 255 with Pulumi's suffix", r.urn
         for hook in r.props.get("initialLifecycleHooks") or []:
-            timeout = hook.get("heartbeatTimeout")
-            if isinstance(timeout, int | float) and not low <= timeout <= high:
-                yield (
-                    f"lifecycle hook {hook.get('name')!r}: heartbeatTimeout {timeout}; AWS allows {low} to {high}",
-                    r.urn,
-                )
+            problem = _outside("heartbeatTimeout", hook.get("heartbeatTimeout"), low, high)
+            if problem:
+                yield f"lifecycle hook {hook.get('name')!r}: {problem}", r.urn
 
 
 def _refresh_limits(resources: Sequence[PolicyResource]) -> Violations:
@@ -310,14 +310,12 @@ def _refresh_limits(resources: Sequence[PolicyResource]) -> Violations:
         alarms = (prefs.get("AlarmSpecification") or {}).get("Alarms") or []
         if len(alarms) > MAX_REFRESH_ALARMS:
             yield f"{len(alarms)} rollback alarms; an instance refresh takes {MAX_REFRESH_ALARMS}", r.urn
-        delay = prefs.get("CheckpointDelay")
-        if isinstance(delay, int | float) and not 0 <= delay <= MAX_CHECKPOINT_DELAY:
-            yield f"CheckpointDelay {delay}; AWS allows 0 to {MAX_CHECKPOINT_DELAY}", r.urn
-        low, high = prefs.get("MinHealthyPercentage"), prefs.get("MaxHealthyPercentage")
-        if isinstance(low, int | float) and not 0 <= low <= 100:
-            yield f"MinHealthyPercentage {low}; AWS allows 0 to 100", r.urn
-        if isinstance(high, int | float) and not 100 <= high <= 200:
-            yield f"MaxHealthyPercentage {high}; AWS allows 100 to 200", r.urn
+        problems = [
+            _outside("CheckpointDelay", prefs.get("CheckpointDelay"), 0, MAX_CHECKPOINT_DELAY),
+            _outside("MinHealthyPercentage", prefs.get("MinHealthyPercentage"), 0, 100),
+            _outside("MaxHealthyPercentage", prefs.get("MaxHealthyPercentage"), 100, 200),
+        ]
+        yield from ((p, r.urn) for p in problems if p)
 
 
 def _schedules(resources: Sequence[PolicyResource]) -> Violations:

@@ -1,8 +1,12 @@
-"""Shared fixtures: offline plans of the committed stacks, computed once per session."""
+"""Shared fixtures: offline plans of the committed stacks and moto's server, each once per
+session."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from moto.server import ThreadedMotoServer
 
 from infra.plan import Plan, run_plan
 
@@ -15,3 +19,14 @@ def dev_plan() -> Plan:
 @pytest.fixture(scope="session")
 def prod_plan() -> Plan:
     return run_plan("prod")
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """moto's server on loopback, one per session: AWS for every boto3 path under test
+    (point a process at it with AWS_ENDPOINT_URL)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

@@ -321,7 +321,12 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         "61 ingress rules",
     ),
     ("aws-listener-rule-quota", "dev", copies(RULE, "chat-route", 100), "101 listener rules"),
-    ("aws-target-group-ranges", "dev", edit(TG, "chat-tg", setter("healthCheck.interval", 1)), "healthCheck.interval"),
+    (
+        "aws-target-group-ranges",
+        "dev",
+        edit(TG, "chat-tg", setter("healthCheck.interval", 1)),
+        "healthCheck.interval is 1; AWS allows 5 to 300",
+    ),
     (
         "aws-dashboard-limits",
         "dev",
@@ -368,7 +373,7 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         "aws-group-limits",
         "dev",
         edit(GROUP, "chat-spot", setter("initialLifecycleHooks.0.heartbeatTimeout", 7201)),
-        "heartbeatTimeout 7201",
+        "heartbeatTimeout is 7201; AWS allows 30 to 7200",
     ),
     (
         "aws-refresh-limits",

@@ -14,7 +14,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 # The worker harness and fakes of the worker's own tests (plain modules in that folder).
 sys.path.insert(0, str(Path(__file__).parents[1] / "model_server"))
@@ -25,15 +24,6 @@ from infra.smoke import run_smoke
 from infra.stack_outputs import StackOutputs
 
 ROOT = Path(__file__).parents[2]
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -8,17 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from fakes import AutoScalingStub, AwsRecorder, FakeEmfAgent, FakeEngine, FakeImds
-from moto.server import ThreadedMotoServer
 from worker_harness import AwsStack, StartWorker, WorkerProcess
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
