@@ -46,7 +46,7 @@ class Service:
     """Actions AWS authorizes on ``*`` only: allowed in the stack's region."""
 
 
-BUCKETS = ("results-bucket-*", "models-access-logs-bucket-*")
+BUCKETS = ("results-bucket-*", "weights-bucket-*", "models-access-logs-bucket-*")
 """The program's buckets: Pulumi auto-names them ``<logical name>-<random>``, and these are
 their logical names (components/results_bucket.py, components/load_balancer.py). A test
 checks every bucket of the plans matches one."""

@@ -15,14 +15,14 @@ def private_bucket(
     parent: pulumi.Resource,
     *,
     force_destroy: bool,
-    expiration_days: int,
-    expire_prefix: str,
+    expiration_days: int | None,
+    expire_prefix: str = "",
     allow: Callable[[pulumi.Output[str]], Sequence[_policy.Statement]] = lambda _arn: (),
 ) -> aws.s3.Bucket:
     """An S3 bucket with SSE-S3 encryption, every public access blocked, no ACLs
-        (bucket-owner-enforced), a policy that refuses requests without TLS (plus the statements
-    ``allow`` makes from the bucket's ARN),
-        and a lifecycle that expires objects under ``expire_prefix`` and aborts stale uploads.
+    (bucket-owner-enforced), a policy that refuses requests without TLS (plus the statements
+    ``allow`` makes from the bucket's ARN), and a lifecycle that aborts stale uploads and,
+    unless ``expiration_days`` is None, expires objects under ``expire_prefix``.
 
         SSE-S3 rather than KMS: ALB access logs support only SSE-S3, and one kind of bucket is
         simpler to reason about. Children are named ``<base>-bucket``, ``<base>-encryption``, ...
@@ -71,10 +71,13 @@ def private_bucket(
         bucket=bucket.id,
         rules=[
             aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire",
+                id="expire" if expiration_days is not None else "abort-incomplete-uploads",
                 status="Enabled",
                 filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=expire_prefix),
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expiration_days),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expiration_days)
+                if expiration_days is not None
+                else None,
+                # An upload a killed copy left half done costs storage until it is aborted.
                 abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                     days_after_initiation=1
                 ),

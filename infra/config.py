@@ -404,6 +404,19 @@ class ArchitectureConfig(Section):
     """config.json head_dim, else hidden_size / num_attention_heads."""
 
 
+WeightSource = Literal["hub", "s3"]
+
+
+class WeightsConfig(Section):
+    """Where the model's instances load its weights from."""
+
+    source: WeightSource | None = None
+    """`s3`: the stack's weights bucket, staged once with `llm-serving weights stage` (fast
+    cold starts, no token on the instances, no internet needed). `hub`: each instance
+    downloads from the Hugging Face Hub at boot, with the token. Unset: `s3` in production
+    stacks, `hub` in others (nothing to stage before the first try)."""
+
+
 class ModelConfig(Section):
     model_id: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
     """Hugging Face repository id, e.g. meta-llama/Llama-3.1-8B-Instruct."""
@@ -454,6 +467,8 @@ class ModelConfig(Section):
     maxConcurrentRequests (each instance full, nothing waiting)."""
     schedule: ScheduleConfig | None = None
     """Switch the model off and on at fixed times (e.g. dev outside working hours)."""
+    weights: WeightsConfig = WeightsConfig()
+    """Where the weights come from: the stack's weights bucket or the Hugging Face Hub."""
 
     @field_validator("instance_types", mode="before")
     @classmethod
@@ -703,6 +718,13 @@ class StackConfig(Section):
             )
         problems.raise_any()
         return v
+
+    def weights_source(self, model: str) -> WeightSource:
+        """Where ``model``'s instances load its weights from (the default depends on the stack)."""
+        source = self.models[model].weights.source
+        if source is not None:
+            return source
+        return "s3" if self.production else "hub"
 
     @model_validator(mode="after")
     def _stack_rules(self) -> StackConfig:

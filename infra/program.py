@@ -5,6 +5,7 @@ validated config onto their Args."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import pulumi
 
@@ -18,6 +19,7 @@ from components.model_token import ModelToken, ModelTokenArgs
 from components.network import Network, NetworkArgs
 from components.request_queue import RequestQueue, RequestQueueArgs
 from components.results_bucket import RESULTS_PREFIX, ResultsBucket, ResultsBucketArgs
+from components.weights_bucket import WeightsBucket, WeightsBucketArgs
 from infra import catalog, preflight
 from infra.config import (
     HUGGING_FACE_TOKEN_KEY,
@@ -30,6 +32,7 @@ from infra.config import (
 )
 from infra.policies import PRODUCTION_TAG, PUBLIC_TAG
 from model_server.engines import ENGINES
+from model_server.weights import layout
 
 RULE_PRIORITIES = 50000
 """ALB listener rule priorities run from 1 to 50000."""
@@ -39,6 +42,7 @@ _SHARED_COMPONENTS = {
     "network": "network",
     "models": "loadBalancer",
     "results": "results",
+    "weights": "models",
     "hf-token": HUGGING_FACE_TOKEN_KEY,
     "alarms": "alerts",
     "stack": "models",
@@ -99,6 +103,18 @@ def name_prefix(model: str) -> str:
     return f"{stack_prefix()}{model}-"
 
 
+@dataclass(frozen=True)
+class SharedStack:
+    """The stack's parts every model uses."""
+
+    network: Network
+    results: ResultsBucket
+    weights: WeightsBucket
+    token: ModelToken
+    topic: AlarmTopic
+    balancer: ModelLoadBalancer
+
+
 def build(config: StackConfig) -> dict[str, object]:
     """Declare the whole stack; returns what the stack exports."""
     # What only the account can answer, before anything is declared.
@@ -112,6 +128,8 @@ def build(config: StackConfig) -> dict[str, object]:
             force_destroy=not config.production,
         ),
     )
+    # Dev stacks can be torn down with their weights; production keeps them.
+    weights = WeightsBucket("weights", WeightsBucketArgs(force_destroy=not config.production))
     token = ModelToken("hf-token", ModelTokenArgs(token=pulumi.Config(NAMESPACE).get_secret(HUGGING_FACE_TOKEN_KEY)))
     topic = AlarmTopic("alarms", AlarmTopicArgs(emails=tuple(config.alerts.emails)))
     lb_config = config.load_balancer
@@ -144,18 +162,18 @@ def build(config: StackConfig) -> dict[str, object]:
         ),
     )
     priorities = rule_priorities(list(config.models))
+    shared = SharedStack(network, results, weights, token, topic, balancer)
     models: dict[str, dict[str, object]] = {}
     panels: list[DashboardModel] = []
     for name, model in config.models.items():
-        models[name], panel = build_model(
-            name, model, config, network, results, token, topic, balancer, priorities[name]
-        )
+        models[name], panel = build_model(name, model, config, shared, priorities[name])
         panels.append(panel)
     dashboard = StackDashboard("stack", StackDashboardArgs(models=panels, name=dashboard_name(pulumi.get_stack())))
     return {
         "vpcId": network.vpc_id,
         "privateSubnetIds": network.private_subnet_ids,
         "resultsBucket": results.bucket_name,
+        "weightsBucket": weights.bucket_name,
         "huggingFaceTokenSecretArn": token.secret_arn,
         "alarmTopicArn": topic.topic_arn,
         "dashboard": dashboard.dashboard_name,
@@ -165,17 +183,16 @@ def build(config: StackConfig) -> dict[str, object]:
 
 
 def build_model(
-    name: str,
-    model: ModelConfig,
-    config: StackConfig,
-    network: Network,
-    results: ResultsBucket,
-    token: ModelToken,
-    topic: AlarmTopic,
-    balancer: ModelLoadBalancer,
-    priority: int,
+    name: str, model: ModelConfig, config: StackConfig, shared: SharedStack, priority: int
 ) -> tuple[dict[str, object], DashboardModel]:
     """One model: its queue, route, fleet and alarms."""
+    network, results, token, topic, balancer = (
+        shared.network,
+        shared.results,
+        shared.token,
+        shared.topic,
+        shared.balancer,
+    )
     engine = ENGINES[model.engine]
     prefix = name_prefix(name)
     queue = RequestQueue(name, request_queue_args(model))
@@ -270,7 +287,17 @@ def build_model(
         "producePolicy": queue.produce_policy_json,
         "autoScalingGroupNames": fleet.group_names,
         "alarmNames": alarms.alarm_names,
+        "weights": weights_output(config.weights_source(name), model, shared.weights),
     }, panel
+
+
+def weights_output(source: str, model: ModelConfig, weights: WeightsBucket) -> dict[str, object]:
+    """Where the model's weights come from, for the plan and the stager."""
+    if source == "s3":
+        uri: object = weights.bucket_name.apply(lambda b: layout.s3_uri(b, model.model_id, model.revision))
+    else:
+        uri = f"https://huggingface.co/{model.model_id}/tree/{model.revision}"
+    return {"source": source, "uri": uri}
 
 
 def main() -> None:

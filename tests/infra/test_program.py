@@ -19,7 +19,7 @@ def test_dev_declares_network_queue_bucket_and_secret(dev_plan: Plan) -> None:
     assert c["aws:ec2/natGateway:NatGateway"] == 1
     assert c["llm-serving:aws:RequestQueue"] == 1
     assert c["aws:sqs/queue:Queue"] == 2
-    assert c["aws:s3/bucket:Bucket"] == 2  # results and load-balancer access logs
+    assert c["aws:s3/bucket:Bucket"] == 3  # results, weights and load-balancer access logs
     assert c["aws:secretsmanager/secret:Secret"] == 1
 
 
@@ -59,7 +59,7 @@ def test_prod_uses_every_interface_endpoint(prod_plan: Plan) -> None:
 
 def test_exports_what_clients_need(dev_plan: Plan) -> None:
     outputs = dev_plan.outputs
-    assert set(outputs) >= {"vpcId", "resultsBucket", "huggingFaceTokenSecretArn", "models"}
+    assert set(outputs) >= {"vpcId", "resultsBucket", "weightsBucket", "huggingFaceTokenSecretArn", "models"}
     chat = outputs["models"]["chat"]
     assert chat["queueUrl"].startswith("https://sqs.us-east-1.amazonaws.com/123456789012/chat-queue-")
     assert chat["resultsPrefix"].endswith("/results/chat/")
