@@ -80,8 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
+            headers = dict(headers or {})
+            # A HEAD reply has no body but tells the length of the one a GET would return.
+            self.send_header("Content-Length", headers.pop("Content-Length", str(len(body))))
+            for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
@@ -510,6 +512,8 @@ class _RecorderHandler(_Handler):
                     raise
                 continue
             kept = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
+            if self.command == "HEAD" and response.getheader("Content-Length") is not None:
+                kept["Content-Length"] = str(response.getheader("Content-Length"))
             return response.status, kept, reply
         raise AssertionError("unreachable")
 

@@ -183,12 +183,17 @@ def _third_party_imports() -> set[str]:
     return {r for r in roots if r not in sys.stdlib_module_names and r not in ("model_server", "__future__")}
 
 
+def _normalized(distribution: str) -> str:
+    """A distribution's name as PEP 503 compares them (huggingface_hub is huggingface-hub)."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
 def test_worker_extra_lists_exactly_what_model_server_imports() -> None:
     extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["worker"]
-    declared = {re.split(r"[<>=!~\[ ;]", requirement)[0].lower() for requirement in extra}
+    declared = {_normalized(re.split(r"[<>=!~\[ ;]", requirement)[0]) for requirement in extra}
     distributions = packages_distributions()
     # botocore comes with boto3 (same release train); importing it directly is boto3's API.
-    imported = {distributions[root][0].lower() for root in _third_party_imports()} - {"botocore"}
+    imported = {_normalized(distributions[root][0]) for root in _third_party_imports()} - {"botocore"}
 
     assert imported == declared
     assert "pulumi" not in _third_party_imports()
