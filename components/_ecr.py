@@ -1,0 +1,24 @@
+"""Amazon ECR image references: which repository an image lives in, for pull permissions."""
+
+from __future__ import annotations
+
+import re
+
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9._/-]+?)(?::[\w.-]+|@sha256:[0-9a-f]{64})$"
+)
+
+
+def is_ecr_image(image: str) -> bool:
+    return _ECR_IMAGE.fullmatch(image) is not None
+
+
+def repository_arn(image: str) -> str:
+    """``123456789012.dkr.ecr.us-east-1.amazonaws.com/team/worker:1.0`` ->
+    ``arn:aws:ecr:us-east-1:123456789012:repository/team/worker``."""
+    match = _ECR_IMAGE.fullmatch(image)
+    if match is None:
+        raise ValueError(f"not an Amazon ECR image with a tag or digest: {image!r}")
+    partition = "aws-cn" if ".amazonaws.com.cn/" in image else "aws"
+    return f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
