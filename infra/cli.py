@@ -411,6 +411,156 @@ def smoke(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+weights_app = typer.Typer(
+    help="Model weights in the stack's S3 bucket: stage them from the Hugging Face Hub, prune old revisions.",
+    no_args_is_help=True,
+)
+app.add_typer(weights_app, name="weights")
+
+BucketOpt = Annotated[
+    str | None, typer.Option("--bucket", help="The weights bucket (default: the stack's weightsBucket output).")
+]
+
+
+def _weights_config(stack: str, project_dir: Path | None):  # type: ignore[no-untyped-def]
+    from infra import plan as offline
+    from infra import weights
+    from infra.config import ConfigError
+
+    try:
+        return weights.load_config(stack, project_dir or offline.PROJECT_DIR)
+    except (ConfigError, offline.StackFileError) as e:
+        raise _fail(str(e)) from None
+
+
+def _weights_bucket(stack: str, bucket: str | None, outputs_file: Path | None, project_dir: Path | None) -> str:
+    if bucket is not None:
+        return bucket
+    value = _outputs(stack, outputs_file, project_dir).values.get("weightsBucket")
+    if not isinstance(value, str) or not value:
+        raise _fail(f"the outputs of {stack} name no weightsBucket: deploy the stack first, or pass --bucket")
+    return value
+
+
+def _aws_client(service: str, region: str | None):  # type: ignore[no-untyped-def]
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, region_name=region, config=Config(retries={"mode": "standard"}))
+
+
+@weights_app.command("stage")
+def weights_stage(
+    stack: StackArg,
+    model: Annotated[
+        str | None,
+        typer.Argument(help="One model of the stack file (default: every model whose weights come from S3)."),
+    ] = None,
+    bucket: BucketOpt = None,
+    outputs_file: OutputsOpt = None,
+    in_aws: Annotated[
+        bool,
+        typer.Option(
+            "--in-aws", help="Run in the stack's staging task (CodeBuild) and stream its logs: for large models."
+        ),
+    ] = False,
+    project_dir: ProjectDirOpt = None,
+) -> None:
+    """Copy each model's pinned revision from the Hugging Face Hub into its prefix of the
+    weights bucket (<modelId>/<revision>/), then write the completion marker.
+
+    Resumes where a previous run stopped; a complete copy is never transferred again. The
+    token comes from HF_TOKEN locally, from the stack's secret in AWS. Exit 0 when every
+    model is complete, 1 when one failed."""
+    from infra import weights
+
+    config, region = _weights_config(stack, project_dir)
+    try:
+        targets = weights.stage_targets(config, stack, model)
+    except weights.WeightsError as e:
+        raise _fail(str(e)) from None
+    if not targets:
+        print(
+            f"nothing to stage: no model of Pulumi.{stack}.yaml takes its weights from S3 "
+            "(models.<name>.weights.source); name a model to stage it anyway",
+            flush=True,
+        )
+        return
+
+    def lines(line: str) -> None:  # progress of both paths: plain lines, for CI and task logs
+        print(line, flush=True)
+
+    def problems(line: str) -> None:
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/] {escape(line)}", markup=True, highlight=False)
+
+    if not in_aws:
+        ok = weights.stage_locally(targets, _weights_bucket(stack, bucket, outputs_file, project_dir), lines, problems)
+        if not ok:
+            raise typer.Exit(EXIT_FINDINGS)
+        return
+    outputs = _outputs(stack, outputs_file, project_dir)
+    project = outputs.values.get("weightsStagingProject")
+    if not isinstance(project, str) or not project:
+        raise _fail(
+            f"the outputs of {stack} name no weightsStagingProject: deploy the stack first (it declares the task)"
+        )
+    codebuild, logs = _aws_client("codebuild", region), _aws_client("logs", region)
+    failed = []
+    for target in targets:
+        status = weights.stage_in_aws(codebuild, logs, project, target, lines, bucket=bucket)
+        if status != "SUCCEEDED":
+            failed.append(f"{target.name} ({status})")
+    if failed:
+        raise _fail(f"staging failed in AWS for {', '.join(failed)}: the build log above says why", EXIT_FINDINGS)
+
+
+@weights_app.command("prune")
+def weights_prune(
+    stack: StackArg,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete them (without it, only list them).")] = False,
+    bucket: BucketOpt = None,
+    outputs_file: OutputsOpt = None,
+    project_dir: ProjectDirOpt = None,
+) -> None:
+    """List the revisions in the weights bucket that no model of the stack file uses, and
+    delete them with --yes.
+
+    Run it after a rollout has completed (`llm-serving rollout wait STACK`): until then the
+    instances of the previous revision still read its prefix."""
+    from infra import weights
+
+    config, region = _weights_config(stack, project_dir)
+    name = _weights_bucket(stack, bucket, outputs_file, project_dir)
+    s3 = _aws_client("s3", region)
+    found, outside = weights.bucket_revisions(s3, name)
+    unused = weights.unused_revisions(found, config)
+    if outside:
+        print(f"{len(outside)} objects outside <modelId>/<revision>/ prefixes are left alone (e.g. {outside[0]})")
+    if not unused:
+        print(f"nothing to prune: every revision in s3://{name} is used by a model of Pulumi.{stack}.yaml")
+        return
+    total = sum(r.size for r in unused)
+    for r in unused:
+        state = "complete" if r.complete else "incomplete (no marker)"
+        print(f"unused: s3://{name}/{r.prefix}  {len(r.keys)} objects, {r.size / 1e9:.2f} GB, {state}")
+    summary = f"{len(unused)} unused revisions, {total / 1e9:.2f} GB, about ${weights.monthly_usd(total):.2f} a month"
+    if not yes:
+        print(
+            f"{summary}. Once every rollout of {stack} has completed (`llm-serving rollout wait {stack}`), delete "
+            f"them with `llm-serving weights prune {stack} --yes`"
+        )
+        return
+    for r in unused:
+        try:
+            weights.delete_revision(s3, name, r)
+        except weights.WeightsError as e:
+            raise _fail(str(e), EXIT_FINDINGS) from None
+        print(f"deleted s3://{name}/{r.prefix}", flush=True)
+    print(f"pruned {summary}")
+
+
 ami_app = typer.Typer(help="The stack's pinned GPU AMI: the newest one AWS publishes, and moving the pin.")
 app.add_typer(ami_app, name="ami")
 

@@ -1,0 +1,221 @@
+"""``llm-serving weights``: stage the stack's models into its weights bucket, and prune the
+revisions no model of the stack file uses any more.
+
+Staging runs the stager (``model_server.weights.stage``) for each model: in this process,
+or, with ``--in-aws``, as a build of the stack's staging project (``WeightsStaging``) whose
+logs are streamed back here. Both run the same code; the build's status is the result.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.config import HUGGING_FACE_TOKEN_KEY, NAMESPACE, StackConfig, decode_value, parse_stack_config
+from infra.plan import read_stack_config
+from model_server.weights import layout
+
+S3_STANDARD_USD_PER_GB_MONTH = 0.023
+"""S3 Standard storage, first 50 TB a month, US East (N. Virginia) (docs/reference.md#s3-and-sns)."""
+BUILD_POLL_SECONDS = 5.0
+DELETE_BATCH = 1000
+"""DeleteObjects takes at most 1,000 keys per request (docs/reference.md#s3-and-sns)."""
+_COMMIT_SEGMENT = re.compile(r"^[0-9a-f]{40}$")
+_FAILED_BUILD = ("FAILED", "FAULT", "TIMED_OUT", "STOPPED")
+
+
+class WeightsError(Exception):
+    """A usage problem: one line naming it and the fix."""
+
+
+@dataclass(frozen=True)
+class StageTarget:
+    name: str
+    """The model's name in the stack file."""
+    model_id: str
+    revision: str
+
+    @property
+    def prefix(self) -> str:
+        return layout.prefix(self.model_id, self.revision)
+
+
+def load_config(stack: str, project_dir: Path) -> tuple[StackConfig, str | None]:
+    """The stack file's validated config and its region (``aws:region``)."""
+    values, _secrets = read_stack_config(stack, project_dir)
+    prefix = f"{NAMESPACE}:"
+    raw = {k[len(prefix) :]: decode_value(v) for k, v in values.items() if k.startswith(prefix)}
+    raw.pop(HUGGING_FACE_TOKEN_KEY, None)  # a secret: never part of the config model
+    region = values.get("aws:region")
+    return parse_stack_config(raw, region), region
+
+
+def stage_targets(config: StackConfig, stack: str, model: str | None) -> list[StageTarget]:
+    """The named model, or every model whose weights come from S3."""
+    if model is not None:
+        if model not in config.models:
+            raise WeightsError(f"no model {model!r} in Pulumi.{stack}.yaml; its models: {', '.join(config.models)}")
+        names = [model]
+    else:
+        names = [n for n in config.models if config.weights_source(n) == "s3"]
+    return [StageTarget(n, config.models[n].model_id, config.models[n].revision) for n in names]
+
+
+# ----------------------------------------------------------------------------- local
+
+
+def stage_locally(
+    targets: Iterable[StageTarget], bucket: str, out: Callable[[str], None], err: Callable[[str], None]
+) -> bool:
+    """Run the stager in this process for each target; True when every one is complete."""
+    import logging
+
+    from model_server.weights.stage import StageError, Stager
+
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+    ok = True
+    for target in targets:
+        out(f"{target.name}: {target.model_id} at {target.revision} -> s3://{bucket}/{target.prefix}")
+        try:
+            Stager(bucket=bucket, model_id=target.model_id, revision=target.revision, out=out).run()
+        except StageError as e:
+            err(f"{target.name}: {e}")
+            ok = False
+    return ok
+
+
+# ----------------------------------------------------------------------------- in AWS
+
+
+@dataclass
+class _LogCursor:
+    group: str | None = None
+    stream: str | None = None
+    token: str | None = None
+
+
+def _print_new_events(logs: Any, cursor: _LogCursor, out: Callable[[str], None]) -> None:
+    """Print the build log's events since the last call (none until CodeBuild made the stream)."""
+    if cursor.group is None or cursor.stream is None:
+        return
+    while True:
+        request: dict[str, Any] = {"logGroupName": cursor.group, "logStreamName": cursor.stream, "startFromHead": True}
+        if cursor.token is not None:
+            request["nextToken"] = cursor.token
+        try:
+            page = logs.get_log_events(**request)
+        except logs.exceptions.ResourceNotFoundException:
+            return  # the stream appears once the build's container starts
+        for event in page.get("events", []):
+            out(str(event.get("message", "")).rstrip("\n"))
+        token = page.get("nextForwardToken")
+        if token is None or token == cursor.token:
+            return  # GetLogEvents returns the token it was given when there is nothing newer
+        cursor.token = token
+
+
+def stage_in_aws(
+    codebuild: Any,
+    logs: Any,
+    project: str,
+    target: StageTarget,
+    out: Callable[[str], None],
+    bucket: str | None = None,
+    poll_seconds: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Start a build of ``project`` for ``target``, print its log as it comes, and return the
+    build's final status (``SUCCEEDED``, ``FAILED``, ``FAULT``, ``TIMED_OUT``, ``STOPPED``)."""
+    variables = [
+        {"name": "MODEL_ID", "value": target.model_id, "type": "PLAINTEXT"},
+        {"name": "REVISION", "value": target.revision, "type": "PLAINTEXT"},
+    ]
+    if bucket is not None:
+        variables.append({"name": "WEIGHTS_BUCKET", "value": bucket, "type": "PLAINTEXT"})
+    build = codebuild.start_build(projectName=project, environmentVariablesOverride=variables)["build"]
+    build_id = build["id"]
+    out(
+        f"{target.name}: started build {build_id} of {project} "
+        f"(stop it with `aws codebuild stop-build --id {build_id}`)"
+    )
+    cursor = _LogCursor()
+    while True:
+        [build] = codebuild.batch_get_builds(ids=[build_id])["builds"]
+        log_location = build.get("logs", {})
+        cursor.group = log_location.get("groupName", cursor.group)
+        cursor.stream = log_location.get("streamName", cursor.stream)
+        _print_new_events(logs, cursor, out)
+        if build.get("buildComplete"):
+            _print_new_events(logs, cursor, out)  # what arrived between the two calls
+            status = str(build.get("buildStatus"))
+            out(f"{target.name}: build {build_id} {status}")
+            return status
+        sleep(BUILD_POLL_SECONDS if poll_seconds is None else poll_seconds)
+
+
+# ----------------------------------------------------------------------------- prune
+
+
+@dataclass
+class RevisionPrefix:
+    prefix: str
+    keys: list[str] = field(default_factory=list)
+    size: int = 0
+    complete: bool = False
+
+
+def revision_prefix(key: str) -> str | None:
+    """The ``<modelId>/<revision>/`` a key lies under: the path up to its first segment that
+    is a commit (None for a key outside the layout)."""
+    parts = key.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if i >= 1 and _COMMIT_SEGMENT.fullmatch(part):
+            return "/".join(parts[: i + 1]) + "/"
+    return None
+
+
+def bucket_revisions(s3: Any, bucket: str) -> tuple[dict[str, RevisionPrefix], list[str]]:
+    """Every revision prefix in the bucket with its objects, and the keys outside the layout."""
+    found: dict[str, RevisionPrefix] = {}
+    outside: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            prefix = revision_prefix(key)
+            if prefix is None:
+                outside.append(key)
+                continue
+            entry = found.setdefault(prefix, RevisionPrefix(prefix))
+            entry.keys.append(key)
+            entry.size += int(item["Size"])
+            entry.complete = entry.complete or key == prefix + layout.MARKER
+    return found, outside
+
+
+def unused_revisions(found: Mapping[str, RevisionPrefix], config: StackConfig) -> list[RevisionPrefix]:
+    used = {layout.prefix(m.model_id, m.revision) for m in config.models.values()}
+    return [found[p] for p in sorted(found) if p not in used]
+
+
+def delete_revision(s3: Any, bucket: str, revision: RevisionPrefix) -> None:
+    """Delete the marker first, so a prefix half deleted is never taken for a complete one."""
+    marker = revision.prefix + layout.MARKER
+    keys = sorted(revision.keys, key=lambda k: k != marker)
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = keys[start : start + DELETE_BATCH]
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+        errors = answer.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise WeightsError(
+                f"S3 refused to delete {len(errors)} objects of s3://{bucket}/{revision.prefix} "
+                f"({first.get('Key')}: {first.get('Code')} {first.get('Message', '')}); rerun to finish"
+            )
+
+
+def monthly_usd(size_bytes: int) -> float:
+    return size_bytes / 1e9 * S3_STANDARD_USD_PER_GB_MONTH

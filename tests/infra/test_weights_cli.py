@@ -1,0 +1,313 @@
+"""``llm-serving weights stage`` and ``weights prune``.
+
+Staging locally runs end to end as a real process (``python -m infra.cli``) against a fake
+Hugging Face Hub and moto's S3. The ``--in-aws`` path runs against botocore's Stubber, which
+checks every request against the CodeBuild and CloudWatch Logs API models: moto's CodeBuild
+ignores a build's environment overrides, reports every build SUCCEEDED at once, never sets
+``buildComplete`` and names no log stream, so it cannot show a log streamed back or a failed
+build. Pruning runs against moto's S3."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from botocore.stub import Stubber
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "model_server"))
+from fake_hub import FakeHub, FakeRepo
+
+from infra import cli, weights
+from model_server.weights import layout
+
+ROOT = Path(__file__).parents[2]
+REGION = "us-east-1"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+OLD_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+MODEL_ID = "meta-llama/Llama-3.1-8B-Instruct"  # in the model catalog: the stack file needs no shape
+PROJECT = "llm-test-weights-project-0a1b2c3"
+
+
+def project_dir(tmp_path: Path) -> Path:
+    """A project with a stack ``test``: the dev stack with two models, ``chat`` staged in S3
+    and ``draft`` loaded from the Hub."""
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    chat = stack["config"]["llm-serving:models"]["chat"]
+    chat.update(modelId=MODEL_ID, revision=COMMIT, weights={"source": "s3"})
+    draft = {**chat, "revision": OLD_COMMIT, "weights": {"source": "hub"}}
+    stack["config"]["llm-serving:models"] = {"chat": chat, "draft": draft}
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.test.yaml").write_text(yaml.safe_dump(stack))
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def hub_server() -> Iterator[FakeHub]:
+    fake = FakeHub()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def hub(hub_server: FakeHub) -> Iterator[FakeHub]:
+    hub_server.add(FakeRepo(MODEL_ID, COMMIT, {"config.json": b'{"a": 1}\n', "model.safetensors": os.urandom(50_000)},
+                            lfs=frozenset({"model.safetensors"})))  # fmt: skip
+    yield hub_server
+    hub_server.reset()
+
+
+@pytest.fixture
+def env(moto_url: str, hub: FakeHub, tmp_path: Path) -> dict[str, str]:
+    values = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "HF_ENDPOINT": hub.url,
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HUB_DISABLE_XET": "1",
+        "TMPDIR": str(tmp_path),
+    }
+    return {**{k: v for k, v in os.environ.items() if k != "HF_TOKEN"}, **values}
+
+
+@pytest.fixture
+def s3(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(key, env[key])
+    return boto3.client("s3", region_name=REGION)
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    name = f"weights-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", "weights", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def keys(s3: Any, bucket: str) -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+# ----------------------------------------------------------------------------- stage, locally
+
+
+def test_stage_copies_the_models_from_s3_end_to_end(
+    env: dict[str, str], s3: Any, bucket: str, tmp_path: Path, hub: FakeHub
+) -> None:
+    project = project_dir(tmp_path)
+    result = run(env, "stage", "test", "--bucket", bucket, "--project-dir", str(project))
+    assert result.returncode == 0, result.stderr
+    prefix = layout.prefix(MODEL_ID, COMMIT)
+    assert keys(s3, bucket) == {prefix + "config.json", prefix + "model.safetensors", prefix + layout.MARKER}
+    body = s3.get_object(Bucket=bucket, Key=prefix + "model.safetensors")["Body"].read()
+    assert body == hub.repos[MODEL_ID].files["model.safetensors"]
+    assert result.stdout.splitlines()[0] == f"chat: {MODEL_ID} at {COMMIT} -> s3://{bucket}/{prefix}"
+    assert "draft" not in result.stdout  # its weights come from the Hub
+
+    again = run(env, "stage", "test", "--bucket", bucket, "--project-dir", str(project))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[1].startswith(f"already complete: s3://{bucket}/{prefix}")
+
+
+def test_stage_takes_the_bucket_from_the_stacks_outputs(
+    env: dict[str, str], s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"weightsBucket": bucket}))
+    result = run(env, "stage", "test", "chat", "--outputs", str(outputs), "--project-dir", str(project_dir(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert layout.marker_key(MODEL_ID, COMMIT) in keys(s3, bucket)
+
+
+def test_a_named_model_is_staged_whatever_its_source(env: dict[str, str], bucket: str, tmp_path: Path) -> None:
+    result = run(env, "stage", "test", "draft", "--bucket", bucket, "--project-dir", str(project_dir(tmp_path)))
+    # draft pins a revision the (fake) Hub does not have: the stager tried it, and says so in one line.
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: draft: revision {OLD_COMMIT} is not a commit of {MODEL_ID} on the Hub: pin a commit listed at "
+        f"{env['HF_ENDPOINT']}/{MODEL_ID}/commits/main (models.<name>.revision)"
+    ]
+
+
+def test_an_unknown_model_is_a_usage_error(env: dict[str, str], tmp_path: Path) -> None:
+    result = run(env, "stage", "test", "nope", "--bucket", "b", "--project-dir", str(project_dir(tmp_path)))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["error: no model 'nope' in Pulumi.test.yaml; its models: chat, draft"]
+
+
+def test_without_a_bucket_or_outputs_it_says_what_to_pass(env: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "missing.json"
+    result = run(env, "stage", "test", "--outputs", str(missing), "--project-dir", str(project_dir(tmp_path)))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: cannot read {missing}")
+
+
+def test_a_stack_without_s3_models_has_nothing_to_stage(tmp_path: Path) -> None:
+    targets = weights.stage_targets(weights.load_config("dev", ROOT)[0], "dev", None)
+    assert targets == []  # dev loads from the Hub (not production, no weights.source)
+
+
+# ----------------------------------------------------------------------------- stage, in AWS
+
+
+def stubbed_clients(builds: list[dict[str, Any]], events: list[list[str]]) -> tuple[Any, Any, Stubber, Stubber]:
+    """CodeBuild answering StartBuild then each of ``builds`` in turn, and Logs answering
+    each GetLogEvents with the next list of ``events``."""
+    codebuild = boto3.client("codebuild", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    logs = boto3.client("logs", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    build_stub, logs_stub = Stubber(codebuild), Stubber(logs)
+    build_id = f"{PROJECT}:1f2e3d4c"
+    build_stub.add_response(
+        "start_build",
+        {"build": {"id": build_id, "buildStatus": "IN_PROGRESS", "buildComplete": False}},
+        {
+            "projectName": PROJECT,
+            "environmentVariablesOverride": [
+                {"name": "MODEL_ID", "value": MODEL_ID, "type": "PLAINTEXT"},
+                {"name": "REVISION", "value": COMMIT, "type": "PLAINTEXT"},
+            ],
+        },
+    )
+    token = 0
+    for build in builds:
+        build_stub.add_response("batch_get_builds", {"builds": [{"id": build_id, **build}]}, {"ids": [build_id]})
+    for batch in events:
+        request: dict[str, Any] = {"logGroupName": "/llm-serving/x", "logStreamName": "s1", "startFromHead": True}
+        if token:
+            request["nextToken"] = f"f/{token}"
+        answer = {
+            "events": [{"timestamp": 1, "message": m + "\n"} for m in batch],
+            "nextForwardToken": f"f/{token + 1}",
+        }
+        if not batch:
+            answer["nextForwardToken"] = f"f/{token}"  # nothing newer: the same token back
+        logs_stub.add_response("get_log_events", answer, request)
+        token += 1 if batch else 0
+    build_stub.activate()
+    logs_stub.activate()
+    return codebuild, logs, build_stub, logs_stub
+
+
+LOGS = {"groupName": "/llm-serving/x", "streamName": "s1"}
+
+
+def invoke_in_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, codebuild: Any, logs: Any) -> Any:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"weightsBucket": "b", "weightsStagingProject": PROJECT}))
+    monkeypatch.setattr(cli, "_aws_client", lambda service, region: {"codebuild": codebuild, "logs": logs}[service])
+    monkeypatch.setattr(weights, "BUILD_POLL_SECONDS", 0.0)
+    args = [
+        "weights",
+        "stage",
+        "test",
+        "--in-aws",
+        "--outputs",
+        str(outputs),
+        "--project-dir",
+        str(project_dir(tmp_path)),
+    ]
+    return CliRunner().invoke(cli.app, args)
+
+
+def test_in_aws_starts_a_build_streams_its_log_and_succeeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    codebuild, logs, build_stub, logs_stub = stubbed_clients(
+        builds=[
+            {"buildStatus": "IN_PROGRESS", "buildComplete": False},  # provisioning: no log stream yet
+            {"buildStatus": "IN_PROGRESS", "buildComplete": False, "logs": LOGS},
+            {"buildStatus": "SUCCEEDED", "buildComplete": True, "logs": LOGS},
+        ],
+        events=[["staging ...", "progress: 1.00 GB of 2.00 GB (50%)"], [], ["complete: ..."], [], []],
+    )
+    result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"chat: started build {PROJECT}:1f2e3d4c of {PROJECT} (stop it with `aws codebuild stop-build --id "
+        f"{PROJECT}:1f2e3d4c`)",
+        "staging ...",
+        "progress: 1.00 GB of 2.00 GB (50%)",
+        "complete: ...",
+        f"chat: build {PROJECT}:1f2e3d4c SUCCEEDED",
+    ]
+    build_stub.assert_no_pending_responses()
+    logs_stub.assert_no_pending_responses()
+
+
+def test_in_aws_a_failed_build_exits_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    codebuild, logs, *_ = stubbed_clients(
+        builds=[{"buildStatus": "FAILED", "buildComplete": True, "logs": LOGS}],
+        events=[["error: acme/x is gated and HF_TOKEN is not set: ..."], [], []],
+    )
+    result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
+    assert result.exit_code == 1
+    assert "error: acme/x is gated and HF_TOKEN is not set: ..." in result.output
+    assert "staging failed in AWS for chat (FAILED): the build log above says why" in result.output
+
+
+# ----------------------------------------------------------------------------- prune
+
+
+def put(s3: Any, bucket: str, *keys: str) -> None:
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x" * 1000)
+
+
+def test_prune_lists_unused_revisions_and_deletes_only_with_yes(
+    env: dict[str, str], s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    used, unused = layout.prefix(MODEL_ID, COMMIT), "acme/retired/" + "f" * 40 + "/"
+    draft = layout.prefix(MODEL_ID, OLD_COMMIT)  # from the Hub today, but named by the stack file: kept
+    put(s3, bucket, used + "a.safetensors", used + layout.MARKER, draft + "a.bin", unused + "a.safetensors",
+        unused + layout.MARKER, "README.txt")  # fmt: skip
+    project = str(project_dir(tmp_path))
+    listed = run(env, "prune", "test", "--bucket", bucket, "--project-dir", project)
+    assert listed.returncode == 0, listed.stderr
+    assert f"unused: s3://{bucket}/{unused}  2 objects, 0.00 GB, complete" in listed.stdout
+    assert "1 objects outside <modelId>/<revision>/ prefixes are left alone (e.g. README.txt)" in listed.stdout
+    assert "llm-serving weights prune test --yes" in listed.stdout
+    assert "rollout wait test" in listed.stdout
+    assert len(keys(s3, bucket)) == 6
+
+    deleted = run(env, "prune", "test", "--bucket", bucket, "--project-dir", project, "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert keys(s3, bucket) == {used + "a.safetensors", used + layout.MARKER, draft + "a.bin", "README.txt"}
+
+
+def test_prune_deletes_the_marker_first() -> None:
+    calls: list[list[str]] = []
+
+    class S3:
+        def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
+            calls.append([o["Key"] for o in Delete["Objects"]])
+            return {}
+
+    prefix = "acme/m/" + "a" * 40 + "/"
+    keys_ = [prefix + f"{i:04d}.bin" for i in range(1500)] + [prefix + layout.MARKER]
+    weights.delete_revision(S3(), "b", weights.RevisionPrefix(prefix, keys_, 0, True))
+    assert calls[0][0] == prefix + layout.MARKER
+    assert [len(c) for c in calls] == [1000, 501]
+
+
+def test_revision_prefix_is_the_path_up_to_the_commit() -> None:
+    assert weights.revision_prefix("org/name/" + "a" * 40 + "/sub/f.json") == "org/name/" + "a" * 40 + "/"
+    assert weights.revision_prefix("org/name/main/f.json") is None
+    assert weights.revision_prefix("a" * 40 + "/f.json") is None  # a commit needs a model id before it
