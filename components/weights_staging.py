@@ -158,6 +158,9 @@ class WeightsStaging(pulumi.ComponentResource):
                 "PYTHONUNBUFFERED": "1",
                 "HF_HOME": "/tmp/hf-home",
                 "HF_HUB_DISABLE_TELEMETRY": "1",
+                # No Xet chunk cache on the build's disk: every byte is read once, and the disk
+                # budget is the stager's (hf_xet reads this variable; docs/reference.md#hugging-face-hub).
+                "HF_XET_CHUNK_CACHE_SIZE_BYTES": "0",
             }.items()
         ]
         if args.token_secret_arn is not None:

@@ -95,6 +95,7 @@ def test_the_bucket_and_settings_are_fixed_and_each_build_brings_the_model() -> 
     assert variables["PARALLEL_FILES"] == ("6", "PLAINTEXT")
     assert variables["WEIGHTS_BUCKET"][1] == "PLAINTEXT"
     assert variables["HF_HUB_DISABLE_TELEMETRY"] == ("1", "PLAINTEXT")
+    assert variables["HF_XET_CHUNK_CACHE_SIZE_BYTES"] == ("0", "PLAINTEXT")
     assert not {"MODEL_ID", "REVISION", "WEIGHTS_PREFIX", "HF_TOKEN"} & set(variables)
 
 
