@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.plan import Plan, PlannedResource, run_plan
+from infra.plan import Plan, run_plan
 from model_server.weights import layout
 
 STACKS = Path(__file__).parents[1] / "stacks"
