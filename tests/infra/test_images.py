@@ -36,7 +36,7 @@ def test_the_engines_pin_images_aws_publishes() -> None:
 
 
 def test_a_region_without_the_image_is_said() -> None:
-    with pytest.raises(ImageNotAvailableError, match="AWS publishes no vllm 0.30.0 image in cn-north-1"):
+    with pytest.raises(ImageNotAvailableError, match=r"AWS publishes no vllm 0\.30\.0 image in cn-north-1"):
         images.uri(AwsImage("vllm", "0.30.0"), "cn-north-1")
 
 
