@@ -51,12 +51,19 @@ ROOT_VOLUME_THROUGHPUT_MIBPS = 500
 ROOT_VOLUME_IOPS = 6000
 """gp3 above its 125 MiB/s baseline: image layers and weights land faster on boot."""
 
-# Model-load estimate: boot, image pull, weight download, load and warm-up.
+# Model-load estimate: boot, image pull, weight download, load and warm-up
+# (docs/reference.md#gpus-and-prices has the figures and their sources).
 BOOT_SECONDS = 90
 IMAGE_PULL_SECONDS = 360
-"""A 15 to 20 GB engine image takes 4 to 6 minutes to pull (docs/reference.md#gpus-and-prices)."""
+"""A 15 to 20 GB engine image takes 4 to 6 minutes to pull from a public registry."""
+ECR_IMAGE_PULL_SECONDS = 180
+"""The same image from ECR in the stack's region: no internet hop and no rate limit; the
+bound is unpacking onto the root volume (500 MiB/s gp3), about half the public time."""
 DOWNLOAD_SECONDS_PER_GB = 10.0
 """About 100 MB/s from the Hugging Face Hub."""
+S3_SECONDS_PER_GB = 2.0
+"""Staged weights from S3 with the AWS CLI's CRT client: it fills the instance's network
+(up to 10 Gb/s on the smallest types), so the root volume's 500 MiB/s is the bound."""
 LOAD_SECONDS_PER_GB = 1.0
 WARMUP_SECONDS = 60
 
@@ -76,12 +83,13 @@ after 10 minutes. The boot sends one a minute while it prepares, up to its own d
 purpose: a group's initial lifecycle hooks cannot change without replacing the group."""
 
 
-def estimate_load_seconds(weights_gb: float, image_size_gib: int) -> int:
+def estimate_load_seconds(
+    weights_gb: float, image_size_gib: int, *, weights_from_s3: bool = False, image_from_ecr: bool = False
+) -> int:
     """Seconds from launch to a ready engine, for the health-check grace period."""
-    pull = IMAGE_PULL_SECONDS * max(1.0, image_size_gib / 30)
-    return math.ceil(
-        BOOT_SECONDS + pull + weights_gb * (DOWNLOAD_SECONDS_PER_GB + LOAD_SECONDS_PER_GB) + WARMUP_SECONDS
-    )
+    pull = (ECR_IMAGE_PULL_SECONDS if image_from_ecr else IMAGE_PULL_SECONDS) * max(1.0, image_size_gib / 30)
+    download = S3_SECONDS_PER_GB if weights_from_s3 else DOWNLOAD_SECONDS_PER_GB
+    return math.ceil(BOOT_SECONDS + pull + weights_gb * (download + LOAD_SECONDS_PER_GB) + WARMUP_SECONDS)
 
 
 def root_volume_gib(weights_gb: float, image_size_gib: int) -> int:
@@ -96,6 +104,29 @@ class Schedule:
     off_cron: str
     on_cron: str
     time_zone: str = "Etc/UTC"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubWeights:
+    """Each instance downloads the weights from the Hugging Face Hub at boot, with the token."""
+
+    token_secret_arn: pulumi.Input[str]
+    token_policy_json: pulumi.Input[str]
+    """IAM policy: read the token's secret."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Weights:
+    """Each instance copies the weights staged in the stack's weights bucket: no token, no
+    Hub, no internet."""
+
+    bucket: pulumi.Input[str]
+    prefix: str
+    """``<modelId>/<revision>/`` (model_server.weights.layout)."""
+    marker: str
+    """The key under ``prefix`` written last by the stager: a prefix without it is refused."""
+    read_policy_json: pulumi.Input[str]
+    """IAM policy: read this prefix only."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,8 +156,8 @@ class GpuFleetArgs:
     consume_policy_json: pulumi.Input[str]
     results_bucket: pulumi.Input[str]
     results_policy_json: pulumi.Input[str]
-    token_secret_arn: pulumi.Input[str]
-    token_policy_json: pulumi.Input[str]
+    weights: HubWeights | S3Weights
+    """Where the weights come from."""
     min_size: int = 0
     """Instances across both groups; 0 lets the model scale to zero."""
     max_size: int = 2
@@ -162,7 +193,12 @@ class GpuFleetArgs:
     def grace_seconds(self) -> int:
         if self.health_check_grace_seconds is not None:
             return self.health_check_grace_seconds
-        return estimate_load_seconds(self.weights_gb, self.engine.image_size_gib)
+        return estimate_load_seconds(
+            self.weights_gb,
+            self.engine.image_size_gib,
+            weights_from_s3=isinstance(self.weights, S3Weights),
+            image_from_ecr=user_data.is_ecr_image(self.engine_image),
+        )
 
     @property
     def spot_max(self) -> int:
@@ -257,12 +293,15 @@ class GpuFleet(pulumi.ComponentResource):
         documents = {
             "queue": a.consume_policy_json,
             "results": a.results_policy_json,
-            "token": a.token_policy_json,
             "runtime": _policy.document(
                 _policy.allow(["logs:DescribeLogStreams"], group_arns, sid="FindOwnLogStreams"),
                 _policy.allow(["logs:CreateLogStream", "logs:PutLogEvents"], stream_arns, sid="WriteOwnLogs"),
             ),
         }
+        if isinstance(a.weights, HubWeights):
+            documents["token"] = a.weights.token_policy_json
+        else:
+            documents["weights"] = a.weights.read_policy_json
         registries = user_data._registries(a.engine_image, a.worker_image)
         if registries:
             documents["images"] = _policy.document(
@@ -270,7 +309,7 @@ class GpuFleet(pulumi.ComponentResource):
                 _policy.allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),
                 _policy.allow(
                     ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                    [_ecr_repository_arn(i) for i in (a.engine_image, a.worker_image) if ".dkr.ecr." in i],
+                    [_ecr_repository_arn(i) for i in (a.engine_image, a.worker_image) if user_data.is_ecr_image(i)],
                     sid="PullImages",
                 ),
             )
@@ -313,8 +352,10 @@ class GpuFleet(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         a = self._args
 
+        weights = a.weights
+
         def render(values: list[str]) -> str:
-            region_, queue_url, bucket, secret_arn, boot, engine, worker, metric_group = values
+            region_, queue_url, bucket, source, boot, engine, worker, metric_group = values
             spec = user_data.BootSpec(
                 model=a.model,
                 region=region_,
@@ -327,12 +368,16 @@ class GpuFleet(pulumi.ComponentResource):
                 graceful_stop_seconds=a.engine.graceful_stop_seconds,
                 model_cache_dir=a.engine.model_cache_dir,
                 token_env=a.engine.token_env,
+                engine_entrypoint=a.engine.entrypoint,
                 download_entrypoint=a.engine.download_entrypoint,
                 download_args=list(a.download_args),
                 worker_image=a.worker_image,
                 worker_env=worker_environment(a, region_, queue_url, bucket, metric_group),
                 worker_stop_seconds=a.worker_drain_seconds + 10,
-                token_secret_arn=secret_arn,
+                token_secret_arn=source if isinstance(weights, HubWeights) else None,
+                weights_bucket=source if isinstance(weights, S3Weights) else None,
+                weights_prefix=weights.prefix if isinstance(weights, S3Weights) else "",
+                weights_marker=weights.marker if isinstance(weights, S3Weights) else "",
                 launch_hook_name=LAUNCH_HOOK,
                 ready_timeout_seconds=a.grace_seconds,
                 boot_deadline_seconds=2 * a.grace_seconds,
@@ -344,7 +389,7 @@ class GpuFleet(pulumi.ComponentResource):
             region,
             a.queue_url,
             a.results_bucket,
-            a.token_secret_arn,
+            weights.token_secret_arn if isinstance(weights, HubWeights) else weights.bucket,
             *[log_groups[k].name for k in ("boot", "engine", "worker", "metrics")],
         ).apply(render)
 

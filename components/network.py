@@ -40,6 +40,17 @@ DEFAULT_INTERFACE_ENDPOINTS: tuple[str, ...] = (
 """AWS APIs the fleet calls, reachable without NAT. Each costs about $7.30 a month per AZ:
 dev stacks may turn them off and go through the NAT gateway instead."""
 
+REQUIRED_WITHOUT_NAT: dict[str, str] = {
+    "ecr.api": "the instances log in to ECR to pull the engine and worker images",
+    "ecr.dkr": "the image manifests and layers come from ECR (layers through the S3 gateway endpoint)",
+    "sqs": "the worker receives from the model's queue",
+    "logs": "the CloudWatch agent ships the logs and the worker's metrics",
+    "autoscaling": "the boot and the worker complete their lifecycle actions",
+}
+"""Interface endpoints a fleet with no NAT gateway cannot do without, and why. S3 (weights,
+image layers, the AL2023 package repositories) goes through the free gateway endpoint,
+which every new VPC gets."""
+
 DEFAULT_CIDR = "10.0.0.0/16"
 """A /16 leaves room for thousands of GPU instances and several stacks peered later."""
 DEFAULT_AVAILABILITY_ZONES = 2

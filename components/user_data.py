@@ -73,20 +73,32 @@ class BootSpec:
     model_cache_dir: str
     """Where the engine container expects its weights cache (mounted from CACHE_DIR)."""
     token_env: str
+    engine_entrypoint: str
+    """The program the engine container runs (``docker run --entrypoint``)."""
     download_entrypoint: str
     download_args: Sequence[str]
+    """Fetch the weights from the Hugging Face Hub (when ``weights_bucket`` is None)."""
     worker_image: str
     worker_env: Mapping[str, str]
     """Environment of the worker container (WORKER_* variables, AWS_REGION)."""
     worker_stop_seconds: int
     """How long systemd waits for the worker to drain before killing it."""
-    token_secret_arn: str
+    token_secret_arn: str | None
+    """The Hugging Face token's secret; None when the weights come from S3 (no token needed)."""
     launch_hook_name: str
     ready_timeout_seconds: int
     """Longest the boot waits for the engine's readiness before abandoning the launch."""
     boot_deadline_seconds: int
     """Longest the boot keeps the launch hook alive with heartbeats; past it the hook times
     out and the launch is abandoned, even if the boot itself hangs."""
+    weights_bucket: str | None = None
+    """Copy the weights from this bucket (staged there, complete once the marker is there)
+    instead of the Hub."""
+    weights_prefix: str = ""
+    """The model's ``<modelId>/<revision>/`` in ``weights_bucket``; also where the weights
+    land under the model cache."""
+    weights_marker: str = ""
+    """The key, under ``weights_prefix``, whose presence says the copy is complete."""
     log_groups: Mapping[str, str] = field(default_factory=dict)
     """``engine``, ``worker``, ``boot`` -> CloudWatch log group names (their retention is
     set where they are declared: the agent has no right to change it)."""
@@ -114,8 +126,14 @@ def _lines(values: Sequence[str]) -> str:
     return "".join(f"{v}\n" for v in values)
 
 
+def is_ecr_image(image: str) -> bool:
+    """An image in an ECR registry (AWS's or the account's): pulled through the ECR
+    endpoints, with the instance role's credentials."""
+    return ".dkr.ecr." in image.split("/", 1)[0]
+
+
 def _registries(*images: str) -> list[str]:
-    return sorted({i.split("/", 1)[0] for i in images if ".dkr.ecr." in i.split("/", 1)[0]})
+    return sorted({i.split("/", 1)[0] for i in images if is_ecr_image(i)})
 
 
 def boot_env(spec: BootSpec) -> dict[str, str]:
@@ -126,19 +144,68 @@ def boot_env(spec: BootSpec) -> dict[str, str]:
         "WORKER_IMAGE": spec.worker_image,
         "ENGINE_PORT": str(spec.engine_port),
         "READINESS_PATH": spec.readiness_path,
-        "TOKEN_SECRET_ARN": spec.token_secret_arn,
-        "TOKEN_ENV": spec.token_env,
+        "ENGINE_ENTRYPOINT": spec.engine_entrypoint,
         "LAUNCH_HOOK": spec.launch_hook_name,
         "READY_TIMEOUT_SECONDS": str(spec.ready_timeout_seconds),
         "BOOT_DEADLINE_SECONDS": str(spec.boot_deadline_seconds),
         "ECR_REGISTRIES": " ".join(_registries(spec.engine_image, spec.worker_image)),
         "MODEL_CACHE_DIR": spec.model_cache_dir,
-        "DOWNLOAD_ENTRYPOINT": spec.download_entrypoint,
         "SHM_SIZE": f"{spec.shm_size_gib}g",
+        **(
+            {
+                "WEIGHTS_BUCKET": spec.weights_bucket,
+                "WEIGHTS_PREFIX": spec.weights_prefix,
+                "WEIGHTS_MARKER": spec.weights_marker,
+            }
+            if spec.weights_bucket is not None
+            else {
+                "TOKEN_SECRET_ARN": spec.token_secret_arn or "",
+                "TOKEN_ENV": spec.token_env,
+                "DOWNLOAD_ENTRYPOINT": spec.download_entrypoint,
+            }
+        ),
     }
 
 
-BOOT_SCRIPT = f"""#!/bin/bash
+_ENGINE_ENV_FROM_S3 = f"""# Staged weights: the engine needs no token and must not ask the Hub. Its environment file
+# lives on tmpfs, readable by root only.
+install -d -m 0700 /run/llm-serving
+umask 077
+printf 'HF_HUB_OFFLINE=1\\n' > {SECRET_ENV_PATH}
+umask 022
+"""
+
+_ENGINE_ENV_FROM_HUB = f"""# The token goes to tmpfs, readable by root only; a missing value means a public model.
+install -d -m 0700 /run/llm-serving
+umask 077
+token=$(aws secretsmanager get-secret-value --region "$AWS_REGION" \\
+  --secret-id "$TOKEN_SECRET_ARN" --query SecretString --output text 2> /dev/null || true)
+printf '%s=%s\\n' "$TOKEN_ENV" "$token" > {SECRET_ENV_PATH}
+unset token
+umask 022
+"""
+
+_WEIGHTS_FROM_S3 = f"""# Staged weights: only a complete copy (its marker written last) is ever used.
+if ! aws s3api head-object --region "$AWS_REGION" --bucket "$WEIGHTS_BUCKET" \\
+  --key "${{WEIGHTS_PREFIX}}${{WEIGHTS_MARKER}}" > /dev/null 2>&1; then
+  echo "boot: s3://${{WEIGHTS_BUCKET}}/${{WEIGHTS_PREFIX}} is not staged (no ${{WEIGHTS_MARKER}}):" \\
+    "run: llm-serving weights stage STACK ${{MODEL}}"
+  false
+fi
+# The AWS CLI's CRT transfer client: parallel ranged downloads that fill the instance's
+# network and disk (docs/reference.md#s3-and-sns).
+aws configure set default.s3.preferred_transfer_client crt
+aws s3 cp --recursive --only-show-errors --region "$AWS_REGION" \\
+  "s3://${{WEIGHTS_BUCKET}}/${{WEIGHTS_PREFIX}}" "{CACHE_DIR}/${{WEIGHTS_PREFIX}}"
+"""
+
+_WEIGHTS_FROM_HUB = f"""mapfile -t download_args < {CONFIG_DIR}/download.args
+docker run --rm --env-file {SECRET_ENV_PATH} -v "{CACHE_DIR}:${{MODEL_CACHE_DIR}}" \\
+  --entrypoint "$DOWNLOAD_ENTRYPOINT" "$ENGINE_IMAGE" "${{download_args[@]}}"
+"""
+
+
+_BOOT_SCRIPT = """#!/bin/bash
 # Prepares this instance to serve its model, on every boot (see components/user_data.py).
 set -euo pipefail
 # shellcheck source=/dev/null
@@ -191,14 +258,7 @@ fi
 ) &
 heartbeat_pid=$!
 
-# The token goes to tmpfs, readable by root only; a missing value means a public model.
-install -d -m 0700 /run/llm-serving
-umask 077
-token=$(aws secretsmanager get-secret-value --region "$AWS_REGION" \\
-  --secret-id "$TOKEN_SECRET_ARN" --query SecretString --output text 2> /dev/null || true)
-printf '%s=%s\\n' "$TOKEN_ENV" "$token" > {SECRET_ENV_PATH}
-unset token
-umask 022
+{_ENGINE_ENV}
 
 for registry in $ECR_REGISTRIES; do
   aws ecr get-login-password --region "$AWS_REGION" \\
@@ -218,11 +278,8 @@ for ((attempt = 1; ; attempt++)); do
   sleep "$pause"
 done
 
-mapfile -t download_args < {CONFIG_DIR}/download.args
 install -d -m 0755 {CACHE_DIR}
-docker run --rm --env-file {SECRET_ENV_PATH} -v "{CACHE_DIR}:${{MODEL_CACHE_DIR}}" \\
-  --entrypoint "$DOWNLOAD_ENTRYPOINT" "$ENGINE_IMAGE" "${{download_args[@]}}"
-
+{_WEIGHTS}
 if [[ $state == Warmed:* ]]; then
   echo "boot: image and weights ready; entering the warm pool"
   complete_launch CONTINUE
@@ -243,6 +300,22 @@ echo "boot: engine ready, worker started"
 complete_launch CONTINUE
 """
 
+
+def boot_script(*, from_s3: bool) -> str:
+    """The boot script for weights from S3 (no token, no Hub) or from the Hub."""
+    return _BOOT_SCRIPT.format(
+        CONFIG_DIR=CONFIG_DIR,
+        CACHE_DIR=CACHE_DIR,
+        HEARTBEAT_SECONDS=HEARTBEAT_SECONDS,
+        LIFECYCLE_STATE_WAIT_SECONDS=LIFECYCLE_STATE_WAIT_SECONDS,
+        PULL_ATTEMPTS=PULL_ATTEMPTS,
+        PULL_BACKOFF_SECONDS=PULL_BACKOFF_SECONDS,
+        READY_POLL_SECONDS=READY_POLL_SECONDS,
+        _ENGINE_ENV=(_ENGINE_ENV_FROM_S3 if from_s3 else _ENGINE_ENV_FROM_HUB).rstrip("\n"),
+        _WEIGHTS=(_WEIGHTS_FROM_S3 if from_s3 else _WEIGHTS_FROM_HUB).rstrip("\n"),
+    )
+
+
 RUN_ENGINE = f"""#!/bin/bash
 # The engine container, as llm-engine.service runs it.
 set -euo pipefail
@@ -251,7 +324,7 @@ source {CONFIG_DIR}/boot.env
 mapfile -t engine_args < {CONFIG_DIR}/engine.args
 exec docker run --rm --name llm-engine --gpus all --network host --shm-size "$SHM_SIZE" \\
   --env-file {SECRET_ENV_PATH} -v "{CACHE_DIR}:${{MODEL_CACHE_DIR}}" \\
-  "$ENGINE_IMAGE" "${{engine_args[@]}}"
+  --entrypoint "$ENGINE_ENTRYPOINT" "$ENGINE_IMAGE" "${{engine_args[@]}}"
 """
 
 RUN_WORKER = f"""#!/bin/bash
@@ -325,6 +398,7 @@ def _file(path: str, content: str, permissions: str = "0644") -> dict[str, str]:
 
 def render(spec: BootSpec) -> str:
     """The cloud-config document (``#cloud-config`` first line) for ``spec``."""
+    from_s3 = spec.weights_bucket is not None
     units = {
         "llm-serving-boot.service": _unit(
             f"Prepare the instance to serve {spec.model}",
@@ -355,9 +429,9 @@ def render(spec: BootSpec) -> str:
     files = [
         _file(f"{CONFIG_DIR}/boot.env", _sourced_env(boot_env(spec))),
         _file(f"{CONFIG_DIR}/engine.args", _lines(spec.engine_args)),
-        _file(f"{CONFIG_DIR}/download.args", _lines(spec.download_args)),
+        *([] if from_s3 else [_file(f"{CONFIG_DIR}/download.args", _lines(spec.download_args))]),
         _file(f"{CONFIG_DIR}/worker.env", _env_file(spec.worker_env)),
-        _file(BOOT_SCRIPT_PATH, BOOT_SCRIPT, "0755"),
+        _file(BOOT_SCRIPT_PATH, boot_script(from_s3=from_s3), "0755"),
         _file(RUN_ENGINE_PATH, RUN_ENGINE, "0755"),
         _file(RUN_WORKER_PATH, RUN_WORKER, "0755"),
         _file(CLOUDWATCH_AGENT_CONFIG, json.dumps(cloudwatch_agent_config(spec), indent=2) + "\n"),
@@ -393,7 +467,12 @@ def render(spec: BootSpec) -> str:
 
 def shell_scripts() -> dict[str, str]:
     """The shell parts of the user data, for shellcheck."""
-    return {BOOT_SCRIPT_PATH: BOOT_SCRIPT, RUN_ENGINE_PATH: RUN_ENGINE, RUN_WORKER_PATH: RUN_WORKER}
+    return {
+        f"{BOOT_SCRIPT_PATH} (weights from the Hub)": boot_script(from_s3=False),
+        f"{BOOT_SCRIPT_PATH} (weights from S3)": boot_script(from_s3=True),
+        RUN_ENGINE_PATH: RUN_ENGINE,
+        RUN_WORKER_PATH: RUN_WORKER,
+    }
 
 
 class _LiteralDumper(yaml.SafeDumper):

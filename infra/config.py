@@ -44,8 +44,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components import dashboard, load_balancer, network, request_queue, results_bucket
-from infra import catalog, model_catalog
+from components import dashboard, load_balancer, network, request_queue, results_bucket, user_data
+from infra import catalog, images, model_catalog
 from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, ENGINES, EngineName, EngineSettings, Quantization
 
@@ -135,7 +135,8 @@ class NetworkConfig(Section):
     region has that many."""
     nat_gateways: network.NatGateways = network.DEFAULT_NAT_GATEWAYS
     """`single` is cheapest (one NAT, about $33/month); `perAz` survives the loss of an
-    AZ. `none` is refused for now: the engine images and the weights come from the internet."""
+    AZ. `none`: no internet at all, when every model's weights come from S3 and its images
+    from ECR, through the interface endpoints listed in components.network."""
     interface_endpoints: list[str] = Field(
         list(network.DEFAULT_INTERFACE_ENDPOINTS), max_length=MAX_INTERFACE_ENDPOINTS
     )
@@ -162,12 +163,6 @@ class NetworkConfig(Section):
                 for f in self.model_fields_set & {"cidr", "availability_zones", "nat_gateways", "interface_endpoints"}
             ):
                 problems.add(key, "cannot be set together with network.existing; remove it or remove existing")
-        if self.nat_gateways == "none":
-            problems.add(
-                "natGateways",
-                "'none' is not supported yet: the engine images (ghcr.io, Docker Hub) and the weights (the "
-                "Hugging Face Hub) are fetched from the internet; use 'single' or 'perAz'",
-            )
         resource_names: dict[str, int] = {}
         for i, service in enumerate(self.interface_endpoints):
             if service not in INTERFACE_ENDPOINT_SERVICES:
@@ -649,15 +644,30 @@ class ModelConfig(Section):
         assert shape is not None
         return shape
 
+    def engine_image(self, region: str | None) -> str:
+        """The image the engine runs: ``image`` when set, else AWS's Deep Learning Container of
+        the engine in ``region`` (ECR), else the engine's public image (a region AWS's table
+        lacks, or no region known)."""
+        if self.image is not None:
+            return self.image
+        engine = ENGINES[self.engine]
+        if region is None:
+            return engine.image
+        try:
+            return images.uri(images.AwsImage(*engine.aws_image), region)
+        except images.ImageNotAvailableError:
+            return engine.image
+
     @property
     def instance_catalog(self) -> list[catalog.InstanceType]:
         return [catalog.CATALOG[name] for name in self.instance_types]
 
-    def engine_settings(self, name: str) -> EngineSettings:
+    def engine_settings(self, name: str, local_path: str | None = None) -> EngineSettings:
         return EngineSettings(
             model_id=self.model_id,
             revision=self.revision,
             served_model_name=name,
+            local_path=local_path,
             max_input_tokens=self.max_input_tokens,
             max_total_tokens=self.max_total_tokens,
             quantization=self.quantization,
@@ -719,6 +729,30 @@ class StackConfig(Section):
         problems.raise_any()
         return v
 
+    def _no_nat_rules(self, problems: _Problems, region: str | None) -> None:
+        """Without a NAT gateway the instances reach nothing outside AWS: everything they
+        fetch must come from S3 and ECR, through endpoints."""
+        why = "network.natGateways is 'none': the instances have no internet"
+        for name, model in self.models.items():
+            if self.weights_source(name) != "s3":
+                problems.add(
+                    f"models.{name}.weights.source",
+                    f"{why}, so the weights must come from the stack's bucket: set 's3' "
+                    "(and stage them with `llm-serving weights stage`)",
+                )
+            image = model.engine_image(region)
+            if not user_data.is_ecr_image(image):
+                problems.add(
+                    f"models.{name}.image",
+                    f"{why}, and {image} is not in ECR (AWS publishes no image of this engine for the region, or "
+                    "image: points elsewhere): copy it into your ECR and set image:",
+                )
+        if not user_data.is_ecr_image(self.worker_image):
+            problems.add("workerImage", f"{why}: push the worker image to ECR")
+        for service, reason in network.REQUIRED_WITHOUT_NAT.items():
+            if service not in self.network.interface_endpoints:
+                problems.add("network.interfaceEndpoints", f"{why}: add {service!r} ({reason})")
+
     def weights_source(self, model: str) -> WeightSource:
         """Where ``model``'s instances load its weights from (the default depends on the stack)."""
         source = self.models[model].weights.source
@@ -727,8 +761,10 @@ class StackConfig(Section):
         return "s3" if self.production else "hub"
 
     @model_validator(mode="after")
-    def _stack_rules(self) -> StackConfig:
+    def _stack_rules(self, info: ValidationInfo) -> StackConfig:
         problems = _Problems()
+        if self.network.existing is None and self.network.nat_gateways == "none":
+            self._no_nat_rules(problems, (info.context or {}).get("region"))
         for at, message in production_problems(self.production, self.network, self.load_balancer, self.alerts):
             problems.add(at, message)
         ec2_models = [n for n, m in self.models.items() if m.backend == "ec2"]

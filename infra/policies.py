@@ -31,7 +31,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components.gpu_fleet import BOOT_SECONDS, IMAGE_PULL_SECONDS, WARMUP_SECONDS
+from components.gpu_fleet import BOOT_SECONDS, ECR_IMAGE_PULL_SECONDS, WARMUP_SECONDS
 from components.load_balancer import TLS_POLICY
 
 MANDATORY = EnforcementLevel.MANDATORY
@@ -44,8 +44,9 @@ PUBLIC_TAG = "llm-serving:exposure"
 ALLOWED_TLS_POLICIES = frozenset(
     {TLS_POLICY, "ELBSecurityPolicy-TLS13-1-3-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"}
 )
-MIN_GRACE_SECONDS = BOOT_SECONDS + IMAGE_PULL_SECONDS + WARMUP_SECONDS
-"""The least any model needs before its engine can answer: boot, image pull, warm-up."""
+MIN_GRACE_SECONDS = BOOT_SECONDS + ECR_IMAGE_PULL_SECONDS + WARMUP_SECONDS
+"""The least any model needs before its engine can answer: boot, image pull (from ECR, the
+fastest), warm-up."""
 MIN_LOG_RETENTION_DAYS_PRODUCTION = 30
 UNSCOPABLE_ACTIONS = frozenset(
     {

@@ -12,7 +12,7 @@ import pulumi
 from components import model_alarms
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
 from components.dashboard import DashboardModel, StackDashboard, StackDashboardArgs, dashboard_name
-from components.gpu_fleet import GpuFleet, GpuFleetArgs, Schedule
+from components.gpu_fleet import GpuFleet, GpuFleetArgs, HubWeights, S3Weights, Schedule
 from components.load_balancer import ModelLoadBalancer, ModelLoadBalancerArgs, ModelRoute, ModelRouteArgs
 from components.model_alarms import LoadBalancerAlarms, LoadBalancerAlarmsArgs, ModelAlarms, ModelAlarmsArgs
 from components.model_token import ModelToken, ModelTokenArgs
@@ -29,6 +29,7 @@ from infra.config import (
     NetworkConfig,
     StackConfig,
     load_stack_config,
+    stack_region,
 )
 from infra.policies import PRODUCTION_TAG, PUBLIC_TAG
 from model_server.engines import ENGINES
@@ -207,7 +208,22 @@ def build_model(
             deregistration_delay_seconds=model.max_generation_seconds,
         ),
     )
-    settings = model.engine_settings(name)
+    from_s3 = config.weights_source(name) == "s3"
+    prefix_ = layout.prefix(model.model_id, model.revision)
+    weights: HubWeights | S3Weights = (
+        S3Weights(
+            bucket=shared.weights.bucket_name,
+            prefix=prefix_,
+            marker=layout.MARKER,
+            read_policy_json=shared.weights.read_policy_json(prefix_),
+        )
+        if from_s3
+        else HubWeights(token_secret_arn=token.secret_arn, token_policy_json=token.read_policy_json)
+    )
+    # Staged weights land under the model cache at their prefix; the engine loads them there.
+    settings = model.engine_settings(
+        name, local_path=f"{engine.model_cache_dir}/{prefix_}".rstrip("/") if from_s3 else None
+    )
     capacity = model.capacity
     schedule = model.schedule
     assert config.ec2.ami_id is not None  # the config requires it for EC2 models
@@ -217,7 +233,7 @@ def build_model(
         engine=engine,
         engine_args=engine.container_args(settings),
         download_args=engine.download_args(settings),
-        engine_image=model.image or engine.image,
+        engine_image=model.engine_image(stack_region()),
         worker_image=config.worker_image,
         ami_id=config.ec2.ami_id,
         instance_types=tuple(model.instance_types),
@@ -231,8 +247,7 @@ def build_model(
         consume_policy_json=queue.consume_policy_json,
         results_bucket=results.bucket_name,
         results_policy_json=results.write_results_policy_json(name),
-        token_secret_arn=token.secret_arn,
-        token_policy_json=token.read_policy_json,
+        weights=weights,
         min_size=capacity.min,
         max_size=capacity.max,
         on_demand_base=capacity.on_demand_base,

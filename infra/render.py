@@ -96,8 +96,26 @@ def print_tree(plan: Plan, console: Console) -> None:
         table.add_row(token, str(count))
     table.add_row("[bold]total[/]", f"[bold]{sum(counts.values())}[/]")
     console.print(table)
+    print_models(plan, console)
     if plan.findings:
         print_findings(plan, console)
+
+
+def print_models(plan: Plan, console: Console) -> None:
+    """Each model's weight source: where its instances get the weights at boot."""
+    models = render(plan.outputs.get("models") or {}, plan.computed)
+    if not models:
+        return
+    table = Table(title="Models", show_edge=False)
+    for column in ("model", "weights from", "where"):
+        table.add_column(column, overflow="fold")
+    for name, outputs in sorted(models.items()):
+        weights = outputs.get("weights") or {}
+        source = {"s3": "the stack's bucket (staged)", "hub": "the Hugging Face Hub (token)"}.get(
+            weights.get("source"), ""
+        )
+        table.add_row(name, source, str(weights.get("uri", "")))
+    console.print(table)
 
 
 def print_findings(plan: Plan, console: Console) -> None:

@@ -77,6 +77,9 @@ class EngineSettings:
     """Commit of the repository: pinned so a rollout is a deliberate change."""
     served_model_name: str
     """The model's name in the stack; clients put it in the request's ``model`` field."""
+    local_path: str | None = None
+    """Where the weights already are inside the container (staged from S3): the engine loads
+    them from there and never asks the Hub. None: the engine reads the Hub's cache."""
     max_input_tokens: int
     max_total_tokens: int
     quantization: Quantization
@@ -91,7 +94,14 @@ class Engine:
 
     name: EngineName
     image: str
-    """Container image, pinned to a release: an upgrade is a visible config change."""
+    """The public registry's image, pinned to a release: used where AWS publishes no image of
+    ``aws_image`` (or when a model sets ``image:``)."""
+    aws_image: tuple[str, str]
+    """AWS's Deep Learning Container of this engine, as (table, version) in AWS's image
+    tables (infra/image_tables): pulled from ECR in the stack's region by default."""
+    entrypoint: str
+    """The program the container runs (``docker run --entrypoint``): the public and the AWS
+    images start differently (AWS's start SageMaker's serving script), so it is explicit."""
     port: int
     """Port the engine listens on inside the instance (host networking): ``SERVING_PORT``
     for every engine."""
@@ -136,7 +146,8 @@ class Engine:
         """Arguments of ``download_entrypoint`` that fetch the model's weights into the cache."""
         if self.name == "tgi":
             return ["download-weights", settings.model_id, "--revision", settings.revision]
-        return ["download", settings.model_id, "--revision", settings.revision]
+        # huggingface_hub's Python API: its command line has been renamed across releases.
+        return ["-c", _SNAPSHOT_DOWNLOAD, settings.model_id, settings.revision]
 
     def container_args(self, settings: EngineSettings) -> list[str]:
         """The engine container's command-line arguments for one model and instance type."""
@@ -152,10 +163,21 @@ class Engine:
         return args
 
 
+_SNAPSHOT_DOWNLOAD = (
+    "import sys; from huggingface_hub import snapshot_download; snapshot_download(sys.argv[1], revision=sys.argv[2])"
+)
+
+
+def _model(s: EngineSettings, flag: str) -> list[str]:
+    """The model to load: a local directory (staged weights), or a Hub id at its revision."""
+    if s.local_path is not None:
+        return [flag, s.local_path]
+    return [flag, s.model_id, "--revision", s.revision]
+
+
 def _tgi_args(engine: Engine, s: EngineSettings) -> list[str]:
     return [
-        "--model-id", s.model_id,
-        "--revision", s.revision,
+        *_model(s, "--model-id"),
         "--hostname", "0.0.0.0",
         "--port", str(engine.port),
         "--num-shard", str(s.num_shards),
@@ -170,8 +192,8 @@ def _tgi_args(engine: Engine, s: EngineSettings) -> list[str]:
 
 def _vllm_args(engine: Engine, s: EngineSettings) -> list[str]:
     return [
-        "--model", s.model_id,
-        "--revision", s.revision,
+        "-m", "vllm.entrypoints.openai.api_server",
+        *_model(s, "--model"),
         "--served-model-name", s.served_model_name,
         "--host", "0.0.0.0",
         "--port", str(engine.port),
@@ -179,7 +201,8 @@ def _vllm_args(engine: Engine, s: EngineSettings) -> list[str]:
         # vLLM has one context limit; the input limit is enforced by max_tokens checks.
         "--max-model-len", str(s.max_total_tokens),
         "--max-num-seqs", str(s.max_concurrent_requests),
-        "--disable-log-requests",
+        # Request logging is off by default since vLLM 0.10; --disable-log-requests is gone
+        # from 0.12 and would stop the engine from starting (docs/reference.md#engines-tgi-and-vllm).
     ]  # fmt: skip
 
 
@@ -189,6 +212,9 @@ TGI = Engine(
     name="tgi",
     # 3.3.7 is TGI's last release (maintenance mode since 2025-12-11).
     image="ghcr.io/huggingface/text-generation-inference:3.3.7",
+    # The newest TGI in AWS's table (3.3.7 has no AWS image): the same launcher and flags.
+    aws_image=("huggingface-llm", "3.3.6"),
+    entrypoint="text-generation-launcher",
     port=SERVING_PORT,
     readiness_path="/health",
     metrics_path="/metrics",
@@ -218,6 +244,10 @@ TGI = Engine(
 VLLM = Engine(
     name="vllm",
     image="vllm/vllm-openai:v0.11.0",
+    # The newest vLLM in AWS's table. A CUDA 13 build: the AMI's NVIDIA driver must be 580 or
+    # newer (the current Deep Learning AMI has it; docs/reference.md#engines-tgi-and-vllm).
+    aws_image=("vllm", "0.30.0"),
+    entrypoint="python3",
     port=SERVING_PORT,
     readiness_path="/health",
     metrics_path="/metrics",
@@ -240,8 +270,8 @@ VLLM = Engine(
     },
     admission_limited=False,
     image_size_gib=30,
-    # huggingface_hub's CLI ships in the vLLM image.
-    download_entrypoint="huggingface-cli",
+    # huggingface_hub ships in every vLLM image.
+    download_entrypoint="python3",
 )
 
 ENGINES: dict[EngineName, Engine] = {"tgi": TGI, "vllm": VLLM}

@@ -36,6 +36,7 @@ FAKES = {
         echo "aws $*" >> "$FAKE/calls"
         if [[ $1 == secretsmanager ]]; then echo hf_placeholder_token; fi
         if [[ $1 == ecr ]]; then echo password; fi
+        if [[ $1 == s3api && $2 == head-object ]]; then [[ -n ${MARKER_PRESENT:-} ]] || exit 254; fi
     """,
     "docker": r"""
         echo "docker $*" >> "$FAKE/calls"
@@ -57,12 +58,13 @@ class Boot:
     output: str
     calls: list[str]
     sleeps: list[int]
+    engine_env: str
 
     def lifecycle(self, action: str) -> list[str]:
         return [c for c in self.calls if c.startswith(f"aws autoscaling {action}")]
 
 
-def boot(tmp_path: Path, **env: str | int) -> Boot:
+def boot(tmp_path: Path, from_s3: bool = False, **env: str | int) -> Boot:
     fake = tmp_path / "fake"
     bin_dir = fake / "bin"
     bin_dir.mkdir(parents=True)
@@ -71,11 +73,12 @@ def boot(tmp_path: Path, **env: str | int) -> Boot:
         path.write_text("#!/bin/bash\n" + textwrap.dedent(body))
         path.chmod(0o755)
     root = tmp_path / "root"
-    script = user_data.BOOT_SCRIPT
+    script = user_data.boot_script(from_s3=from_s3)
     for real in (user_data.CONFIG_DIR, user_data.CACHE_DIR, "/run/llm-serving"):
         script = script.replace(real, f"{root}{real}")
     (root / user_data.CONFIG_DIR.lstrip("/")).mkdir(parents=True)
-    settings = {**user_data.boot_env(spec()), "BOOT_DEADLINE_SECONDS": "30"}
+    weights = {"weights_bucket": "weights-x", "weights_prefix": "org/model/abc/", "weights_marker": "done.json"}
+    settings = {**user_data.boot_env(spec(**(weights if from_s3 else {}))), "BOOT_DEADLINE_SECONDS": "30"}
     settings.update({k: str(v) for k, v in env.items() if k in settings})
     (root / user_data.CONFIG_DIR.lstrip("/") / "boot.env").write_text(user_data._sourced_env(settings))
     (root / user_data.CONFIG_DIR.lstrip("/") / "download.args").write_text("download-weights\nmodel\n")
@@ -83,11 +86,13 @@ def boot(tmp_path: Path, **env: str | int) -> Boot:
     fake_env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE": str(fake), **{k: str(v) for k, v in env.items()}}
     result = subprocess.run(["bash", str(tmp_path / "boot")], env=fake_env, capture_output=True, text=True, timeout=60)
     read = lambda name: (fake / name).read_text().splitlines() if (fake / name).exists() else []  # noqa: E731
+    engine_env = root / "run/llm-serving/engine.env"
     return Boot(
         result.returncode,
         result.stdout + result.stderr,
         read("calls"),
         [int(line.split()[1]) for line in read("sleeps")],
+        engine_env.read_text() if engine_env.exists() else "",
     )
 
 
@@ -164,3 +169,39 @@ def test_heartbeats_stop_at_the_boot_deadline(tmp_path: Path) -> None:
     result = boot(tmp_path, TARGET_STATE="InService", READY_AFTER_POLLS=60, BOOT_DEADLINE_SECONDS=0)
     assert result.returncode == 0, result.output
     assert result.lifecycle("record-lifecycle-action-heartbeat") == []
+
+
+def test_staged_weights_are_copied_from_s3_with_no_token_and_no_hub(tmp_path: Path) -> None:
+    result = boot(tmp_path, from_s3=True, TARGET_STATE="InService", MARKER_PRESENT=1)
+    assert result.returncode == 0, result.output
+    assert not [c for c in result.calls if "secretsmanager" in c]
+    assert not [c for c in result.calls if c.startswith("docker run")]  # no download in the engine's image
+    [head] = [c for c in result.calls if "s3api head-object" in c]
+    assert "--bucket weights-x --key org/model/abc/done.json" in head
+    [copy] = [c for c in result.calls if c.startswith("aws s3 cp")]
+    assert "--recursive" in copy and "s3://weights-x/org/model/abc/" in copy
+    assert copy.endswith("/opt/llm-serving/cache/org/model/abc/")
+    assert "aws configure set default.s3.preferred_transfer_client crt" in result.calls
+    assert result.engine_env == "HF_HUB_OFFLINE=1\n"
+    [complete] = result.lifecycle("complete-lifecycle-action")
+    assert "CONTINUE" in complete
+
+
+def test_a_prefix_without_its_marker_fails_the_boot_with_a_clear_line(tmp_path: Path) -> None:
+    # A half-copied prefix (the stager was killed) must never be served.
+    result = boot(tmp_path, from_s3=True, TARGET_STATE="InService")
+    assert result.returncode != 0
+    assert "boot: s3://weights-x/org/model/abc/ is not staged (no done.json): run: llm-serving weights stage" in (
+        result.output
+    )
+    assert not [c for c in result.calls if c.startswith("aws s3 cp")]
+    [complete] = result.lifecycle("complete-lifecycle-action")
+    assert "ABANDON" in complete
+
+
+def test_weights_from_the_hub_read_the_token_into_tmpfs(tmp_path: Path) -> None:
+    result = boot(tmp_path, TARGET_STATE="InService")
+    assert result.returncode == 0, result.output
+    assert [c for c in result.calls if "secretsmanager get-secret-value" in c]
+    assert result.engine_env == "HF_TOKEN=hf_placeholder_token\n"
+    assert not [c for c in result.calls if "s3api" in c]

@@ -35,6 +35,7 @@ def spec(**changes: object) -> user_data.BootSpec:
         graceful_stop_seconds=90,
         model_cache_dir="/data",
         token_env="HF_TOKEN",
+        engine_entrypoint="text-generation-launcher",
         download_entrypoint="text-generation-server",
         download_args=["download-weights", "meta-llama/Llama-3.1-8B-Instruct"],
         worker_image="123456789012.dkr.ecr.us-east-1.amazonaws.com/llm-serving-worker:0.1.0",
@@ -98,11 +99,26 @@ def test_shellcheck_catches_a_broken_script(tmp_path: Path) -> None:
     assert subprocess.run([str(SHELLCHECK), str(path)], capture_output=True).returncode != 0
 
 
-def test_the_scripts_in_the_document_are_the_checked_ones() -> None:
-    document = yaml.safe_load(user_data.render(spec()))
+S3_WEIGHTS = {"weights_bucket": "weights-x", "weights_prefix": "org/model/abc/", "weights_marker": "done.json"}
+
+
+@pytest.mark.parametrize("from_s3", [False, True], ids=["hub", "s3"])
+def test_the_scripts_in_the_document_are_the_checked_ones(from_s3: bool) -> None:
+    document = yaml.safe_load(user_data.render(spec(**(S3_WEIGHTS if from_s3 else {}))))
     files = {f["path"]: f["content"] for f in document["write_files"]}
-    for path, script in user_data.shell_scripts().items():
-        assert files[path] == script
+    checked = user_data.shell_scripts()
+    source = "S3" if from_s3 else "the Hub"
+    assert files[user_data.BOOT_SCRIPT_PATH] == checked[f"{user_data.BOOT_SCRIPT_PATH} (weights from {source})"]
+    for path in (user_data.RUN_ENGINE_PATH, user_data.RUN_WORKER_PATH):
+        assert files[path] == checked[path]
+
+
+def test_staged_weights_need_no_token_and_no_hub_in_the_user_data() -> None:
+    text = user_data.render(spec(**S3_WEIGHTS, token_secret_arn=None))
+    assert "secretsmanager" not in text
+    assert "huggingface.co" not in text
+    assert "download.args" not in text
+    assert "WEIGHTS_BUCKET=weights-x" in text
 
 
 def test_token_is_fetched_at_boot_never_embedded() -> None:

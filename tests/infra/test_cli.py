@@ -114,3 +114,12 @@ def test_up_without_yes_refuses() -> None:
     result = run("up", "dev")
     assert result.returncode == 2
     assert "--yes" in result.stderr
+
+
+def test_the_plan_shows_where_each_models_weights_come_from() -> None:
+    dev, prod = run("plan", "dev"), run("plan", "prod")
+    assert dev.returncode == 0 and prod.returncode == 0
+    [chat] = [line for line in dev.stdout.splitlines() if line.strip().startswith("chat ")]
+    assert "the Hugging Face Hub (token)" in chat and "huggingface.co/meta-llama/Llama-3.1-8B-Instruct/tree/" in chat
+    staged = [line for line in prod.stdout.splitlines() if "the stack's bucket (staged)" in line]
+    assert len(staged) == 2 and all("s3://weights-bucket-" in line for line in staged)

@@ -270,14 +270,39 @@ def test_rejects_an_existing_vpc_with_one_subnet() -> None:
     assert line.startswith("llm-serving:network.existing.privateSubnetIds:")
 
 
-@pytest.mark.parametrize("endpoints", [["sqs"], ["ecr.api", "ecr.dkr", "sqs", "logs", "monitoring"]])
-def test_refuses_no_nat_while_images_and_weights_come_from_the_internet(endpoints: list[str]) -> None:
-    # Even with every endpoint: ghcr.io, Docker Hub and the Hugging Face Hub need a NAT.
-    [line] = errors(stack_config(network={"natGateways": "none", "interfaceEndpoints": endpoints}))
-    assert line == (
-        "llm-serving:network.natGateways: 'none' is not supported yet: the engine images (ghcr.io, Docker Hub) "
-        "and the weights (the Hugging Face Hub) are fetched from the internet; use 'single' or 'perAz'"
+NO_NAT_ENDPOINTS = ["ecr.api", "ecr.dkr", "sqs", "logs", "autoscaling"]
+
+
+def test_no_nat_is_refused_while_weights_or_images_come_from_the_internet() -> None:
+    lines = errors(
+        stack_config(
+            network={"natGateways": "none", "interfaceEndpoints": ["sqs"]},
+            workerImage="ghcr.io/acme/worker:1",
+            models={"chat": model(image="vllm/vllm-openai:v0.11.0")},
+        )
     )
+    assert [line.split(": ")[0] for line in lines] == [
+        "llm-serving:models.chat.weights.source",
+        "llm-serving:models.chat.image",
+        "llm-serving:workerImage",
+        "llm-serving:network.interfaceEndpoints",
+        "llm-serving:network.interfaceEndpoints",
+        "llm-serving:network.interfaceEndpoints",
+        "llm-serving:network.interfaceEndpoints",
+    ]
+    assert lines[3].endswith("add 'ecr.api' (the instances log in to ECR to pull the engine and worker images)")
+
+
+def test_no_nat_is_accepted_with_staged_weights_awss_images_and_the_endpoints() -> None:
+    config = parse_stack_config(
+        stack_config(
+            network={"natGateways": "none", "interfaceEndpoints": NO_NAT_ENDPOINTS},
+            models={"chat": model(weights={"source": "s3"})},
+        ),
+        region="us-east-1",
+    )
+    assert config.network.nat_gateways == "none"
+    assert config.models["chat"].engine_image("us-east-1").startswith("763104351884.dkr.ecr.us-east-1.")
 
 
 def test_rejects_a_cidr_too_large() -> None:

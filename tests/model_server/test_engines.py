@@ -69,7 +69,28 @@ def test_every_engine_is_pinned_and_serves_openai_chat(engine) -> None:  # type:
     assert ":" in engine.image.rsplit("/", 1)[-1] and not engine.image.endswith(":latest")
     assert engine.chat_completions_path == "/v1/chat/completions"
     assert engine.readiness_path.startswith("/")
-    assert engine.download_args(settings())[-2:] == ["--revision", "0e9e39f249a16976918f6564b8830bc894c89659"]
+    assert engine.download_args(settings())[-1] == "0e9e39f249a16976918f6564b8830bc894c89659"
+    assert "meta-llama/Llama-3.1-8B-Instruct" in engine.download_args(settings())
+
+
+def test_staged_weights_are_loaded_from_their_directory_and_never_from_the_hub() -> None:
+    for engine, flag_name in ((TGI, "--model-id"), (VLLM, "--model")):
+        args = engine.container_args(settings(local_path="/data/meta-llama/Llama-3.1-8B-Instruct/0e9e39f2"))
+        assert flag(args, flag_name) == "/data/meta-llama/Llama-3.1-8B-Instruct/0e9e39f2"
+        assert "--revision" not in args
+        assert "meta-llama/Llama-3.1-8B-Instruct" not in args
+
+
+def test_vllm_starts_its_openai_server_whatever_the_images_entrypoint() -> None:
+    # AWS's image starts SageMaker's serving script; the public one vLLM's server.
+    assert VLLM.entrypoint == "python3"
+    assert VLLM.container_args(settings())[:2] == ["-m", "vllm.entrypoints.openai.api_server"]
+    assert TGI.entrypoint == "text-generation-launcher"
+
+
+def test_no_flag_a_current_vllm_refuses() -> None:
+    # vLLM removed --disable-log-requests (request logging is off by default).
+    assert "--disable-log-requests" not in VLLM.container_args(settings())
 
 
 def test_bytes_per_parameter() -> None:
