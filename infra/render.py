@@ -112,7 +112,7 @@ def print_models(plan: Plan, console: Console) -> None:
     for name, outputs in sorted(models.items()):
         weights = outputs.get("weights") or {}
         source = {"s3": "the stack's bucket (staged)", "hub": "the Hugging Face Hub (token)"}.get(
-            weights.get("source"), ""
+            str(weights.get("source")), ""
         )
         table.add_row(name, source, str(weights.get("uri", "")))
     console.print(table)
