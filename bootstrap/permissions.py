@@ -346,6 +346,12 @@ SERVICES: Mapping[str, Service] = {
         ),
         resources=("arn:aws:secretsmanager:{r}:{a}:secret:*",),
     ),
+    "codebuild": Service(
+        # The weights staging project (components/weights_staging.py), named llm-<stack>-weights-staging.
+        read=("codebuild:BatchGetProjects",),
+        write=("codebuild:CreateProject", "codebuild:DeleteProject", "codebuild:UpdateProject"),
+        resources=("arn:aws:codebuild:{r}:{a}:project/llm-{s}-*",),
+    ),
     "lookups": Service(
         # Invokes the program makes at every preview: the account id; the availability
         # zones, existing subnets, the pinned AMI and the endpoint services (infra/preflight.py)
@@ -362,6 +368,7 @@ TYPES: Mapping[str, str] = {
     "aws:autoscaling/policy:Policy": "autoscaling",
     "aws:autoscaling/schedule:Schedule": "autoscaling",
     "aws:cloudwatch/dashboard:Dashboard": "dashboard",
+    "aws:codebuild/project:Project": "codebuild",
     "aws:cloudwatch/eventRule:EventRule": "events",
     "aws:cloudwatch/eventTarget:EventTarget": "events",
     "aws:cloudwatch/logGroup:LogGroup": "logs",
@@ -409,9 +416,9 @@ TYPES: Mapping[str, str] = {
 
 READ_VERBS = ("Describe", "Get", "List")
 """Of the actions authorized on ``*`` only, the preview role gets those that read."""
-PASSED_TO = ("ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com")
-"""Where the deploy role may pass the roles it creates: the GPU instances' role (through
-their instance profile) and the flow logs' delivery role."""
+PASSED_TO = ("codebuild.amazonaws.com", "ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com")
+"""Where the deploy role may pass the roles it creates: the weights staging project's service
+role, the GPU instances' role (through their instance profile) and the flow logs' delivery role."""
 SERVICE_LINKED = ("autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com")
 """Service-linked roles AWS creates on first use of these services in an account."""
 

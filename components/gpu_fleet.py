@@ -38,7 +38,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import _metrics, _policy, user_data
+from components import _ecr, _metrics, _policy, user_data
 from components.fleet_rollout import GroupRolloutArgs, InstanceRefresh, RolloutPreferences
 from model_server import metrics
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, Engine
@@ -197,7 +197,7 @@ class GpuFleetArgs:
             self.weights_gb,
             self.engine.image_size_gib,
             weights_from_s3=isinstance(self.weights, S3Weights),
-            image_from_ecr=user_data.is_ecr_image(self.engine_image),
+            image_from_ecr=_ecr.is_ecr_image(self.engine_image),
         )
 
     @property
@@ -309,7 +309,7 @@ class GpuFleet(pulumi.ComponentResource):
                 _policy.allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),
                 _policy.allow(
                     ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                    [_ecr_repository_arn(i) for i in (a.engine_image, a.worker_image) if user_data.is_ecr_image(i)],
+                    [_ecr.repository_arn(i) for i in (a.engine_image, a.worker_image) if _ecr.is_ecr_image(i)],
                     sid="PullImages",
                 ),
             )
@@ -833,13 +833,6 @@ def worker_environment(
         "WORKER_EMF_ENDPOINT": f"tcp://127.0.0.1:{user_data.EMF_PORT}",
         "WORKER_EMF_LOG_GROUP": metrics_log_group,
     }
-
-
-def _ecr_repository_arn(image: str) -> str:
-    registry, rest = image.split("/", 1)
-    account, _, _, region = registry.split(".")[:4]
-    repository = rest.split("@", 1)[0].rsplit(":", 1)[0]
-    return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
 
 
 def _target_tracking_query(

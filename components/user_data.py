@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from components import _ecr
+
 BOOT_SCRIPT_PATH = "/usr/local/sbin/llm-serving-boot"
 RUN_ENGINE_PATH = "/usr/local/sbin/llm-serving-run-engine"
 RUN_WORKER_PATH = "/usr/local/sbin/llm-serving-run-worker"
@@ -126,14 +128,9 @@ def _lines(values: Sequence[str]) -> str:
     return "".join(f"{v}\n" for v in values)
 
 
-def is_ecr_image(image: str) -> bool:
-    """An image in an ECR registry (AWS's or the account's): pulled through the ECR
-    endpoints, with the instance role's credentials."""
-    return ".dkr.ecr." in image.split("/", 1)[0]
-
-
 def _registries(*images: str) -> list[str]:
-    return sorted({i.split("/", 1)[0] for i in images if is_ecr_image(i)})
+    """The ECR registries (AWS's or the account's) the boot logs in to."""
+    return sorted({i.split("/", 1)[0] for i in images if _ecr.is_ecr_image(i)})
 
 
 def boot_env(spec: BootSpec) -> dict[str, str]:

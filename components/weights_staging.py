@@ -17,6 +17,7 @@ own network, so a stack without NAT gateways can stage too (docs/reference.md#co
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -43,6 +44,9 @@ STAGER_COMMAND = (
 )
 """The build's one command. CodeBuild replaces the image's ENTRYPOINT with its own agent
 (aws/aws-codebuild-docker-images#254), so the interpreter is named by its path."""
+PROJECT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{1,254}"
+"""CodeBuild's project names (docs/reference.md#codebuild); the CloudFormation schema has no
+pattern for them, so the component checks."""
 BUILD_VARIABLES = ("MODEL_ID", "REVISION", "WEIGHTS_PREFIX")
 """What each build sets (``environmentVariablesOverride`` of StartBuild; the prefix is optional);
 the project fixes the rest."""
@@ -51,7 +55,7 @@ the project fixes the rest."""
 @dataclass(frozen=True, kw_only=True)
 class WeightsStagingArgs:
     name_prefix: str
-    """Prefix of the log group's name (``llm-<stack>-``)."""
+    """Prefix of the project's and the log group's names (``llm-<stack>-``)."""
     worker_image: str
     """The worker image (built from ``model_server/Dockerfile``), in Amazon ECR with a tag or
     digest: CodeBuild pulls it with the service role's rights."""
@@ -72,7 +76,16 @@ class WeightsStagingArgs:
     log_retention_days: int = 30
     """How long the build logs are kept."""
 
+    @property
+    def project_name(self) -> str:
+        return f"{self.name_prefix}weights-staging"
+
     def __post_init__(self) -> None:
+        if not re.fullmatch(PROJECT_NAME_PATTERN, self.project_name):
+            raise ValueError(
+                f"name_prefix {self.name_prefix!r}: the project's name {self.project_name!r} must match "
+                f"{PROJECT_NAME_PATTERN} (CodeBuild's rule)"
+            )
         if not _ecr.is_ecr_image(self.worker_image):
             raise ValueError(
                 f"worker_image {self.worker_image!r}: the staging task pulls from Amazon ECR with its role "
@@ -171,6 +184,9 @@ class WeightsStaging(pulumi.ComponentResource):
             )
         self.project = aws.codebuild.Project(
             f"{name}-project",
+            # Named for the stack so the deploy role's rights can be scoped to it
+            # (bootstrap/permissions.py); 2 to 255 of [A-Za-z0-9_-], which stack names satisfy.
+            name=args.project_name,
             description="Copies a model revision from the Hugging Face Hub into the weights bucket "
             "(llm-serving weights stage --in-aws)",
             service_role=role.arn,

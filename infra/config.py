@@ -44,7 +44,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components import dashboard, load_balancer, network, request_queue, results_bucket, user_data
+from components import _ecr, dashboard, load_balancer, network, request_queue, results_bucket
 from infra import catalog, images, model_catalog
 from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, ENGINES, EngineName, EngineSettings, Quantization
@@ -741,13 +741,13 @@ class StackConfig(Section):
                     "(and stage them with `llm-serving weights stage`)",
                 )
             image = model.engine_image(region)
-            if not user_data.is_ecr_image(image):
+            if not _ecr.is_ecr_image(image):
                 problems.add(
                     f"models.{name}.image",
                     f"{why}, and {image} is not in ECR (AWS publishes no image of this engine for the region, or "
                     "image: points elsewhere): copy it into your ECR and set image:",
                 )
-        if not user_data.is_ecr_image(self.worker_image):
+        if not _ecr.is_ecr_image(self.worker_image):
             problems.add("workerImage", f"{why}: push the worker image to ECR")
         for service, reason in network.REQUIRED_WITHOUT_NAT.items():
             if service not in self.network.interface_endpoints:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components import model_alarms
+from components import _ecr, model_alarms
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
 from components.dashboard import DashboardModel, StackDashboard, StackDashboardArgs, dashboard_name
 from components.gpu_fleet import GpuFleet, GpuFleetArgs, HubWeights, S3Weights, Schedule
@@ -20,6 +20,7 @@ from components.network import Network, NetworkArgs
 from components.request_queue import RequestQueue, RequestQueueArgs
 from components.results_bucket import RESULTS_PREFIX, ResultsBucket, ResultsBucketArgs
 from components.weights_bucket import WeightsBucket, WeightsBucketArgs
+from components.weights_staging import WeightsStaging, WeightsStagingArgs
 from infra import catalog, preflight
 from infra.config import (
     HUGGING_FACE_TOKEN_KEY,
@@ -44,6 +45,7 @@ _SHARED_COMPONENTS = {
     "models": "loadBalancer",
     "results": "results",
     "weights": "models",
+    "weights-staging": "workerImage",
     "hf-token": HUGGING_FACE_TOKEN_KEY,
     "alarms": "alerts",
     "stack": "models",
@@ -131,7 +133,24 @@ def build(config: StackConfig) -> dict[str, object]:
     )
     # Dev stacks can be torn down with their weights; production keeps them.
     weights = WeightsBucket("weights", WeightsBucketArgs(force_destroy=not config.production))
-    token = ModelToken("hf-token", ModelTokenArgs(token=pulumi.Config(NAMESPACE).get_secret(HUGGING_FACE_TOKEN_KEY)))
+    token_value = pulumi.Config(NAMESPACE).get_secret(HUGGING_FACE_TOKEN_KEY)
+    token = ModelToken("hf-token", ModelTokenArgs(token=token_value))
+    # The task that copies weights inside AWS runs the stager from the worker image, which
+    # CodeBuild can pull only from ECR; elsewhere staging runs where the command is run.
+    staging = (
+        WeightsStaging(
+            "weights-staging",
+            WeightsStagingArgs(
+                name_prefix=stack_prefix(),
+                worker_image=config.worker_image,
+                bucket_name=weights.bucket_name,
+                bucket_write_policy_json=weights.write_policy_json(),
+                token_secret_arn=token.secret_arn if token_value is not None else None,
+            ),
+        )
+        if _ecr.is_ecr_image(config.worker_image)
+        else None
+    )
     topic = AlarmTopic("alarms", AlarmTopicArgs(emails=tuple(config.alerts.emails)))
     lb_config = config.load_balancer
     balancer = ModelLoadBalancer(
@@ -175,6 +194,7 @@ def build(config: StackConfig) -> dict[str, object]:
         "privateSubnetIds": network.private_subnet_ids,
         "resultsBucket": results.bucket_name,
         "weightsBucket": weights.bucket_name,
+        **({"weightsStagingProject": staging.project_name} if staging is not None else {}),
         "huggingFaceTokenSecretArn": token.secret_arn,
         "alarmTopicArn": topic.topic_arn,
         "dashboard": dashboard.dashboard_name,

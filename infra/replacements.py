@@ -79,6 +79,9 @@ REPLACE_ON_CHANGE: Mapping[str, frozenset[str]] = MappingProxyType(
         "aws:cloudwatch/logGroup:LogGroup": frozenset({"logGroupClass", "name", "namePrefix", "region"}),
         # aws_cloudwatch_metric_alarm: cloudwatch/metric_alarm.go: alarm_name (Pulumi: name).
         "aws:cloudwatch/metricAlarm:MetricAlarm": frozenset({"name", "region"}),
+        # aws_codebuild_project: codebuild/project.go (commit 00a35305dc1b, 2026): name is the only
+        # ForceNew attribute; its CustomizeDiff only validates the cache location.
+        "aws:codebuild/project:Project": frozenset({"name", "region"}),
         # aws_default_security_group: ec2/vpc_default_security_group.go: vpc_id.
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": frozenset({"region", "vpcId"}),
         # aws_eip: ec2/ec2_eip.go: address, domain, ipam_pool_id, network_border_group,

@@ -399,6 +399,33 @@ TABLE: dict[str, CfnResource] = {
             _p("tags", "Tags", tag_list),
         ),
     ),
+    "aws:codebuild/project:Project": CfnResource(
+        "AWS::CodeBuild::Project",
+        (
+            *_name("name", "Name", prefix=False),
+            *_props(
+                description="Description",
+                serviceRole="ServiceRole",
+                buildTimeout="TimeoutInMinutes",
+                queuedTimeout="QueuedTimeoutInMinutes",
+                artifacts__type="Artifacts.Type",
+                source__type="Source.Type",
+                source__buildspec="Source.BuildSpec",
+                environment__type="Environment.Type",
+                environment__computeType="Environment.ComputeType",
+                environment__image="Environment.Image",
+                environment__imagePullCredentialsType="Environment.ImagePullCredentialsType",
+                logsConfig__cloudwatchLogs__status="LogsConfig.CloudWatchLogs.Status",
+                logsConfig__cloudwatchLogs__groupName="LogsConfig.CloudWatchLogs.GroupName",
+                logsConfig__s3Logs__status="LogsConfig.S3Logs.Status",
+            ),
+            *(
+                _p(f"environment.environmentVariables[].{w}", f"Environment.EnvironmentVariables[].{c}")
+                for w, c in (("name", "Name"), ("value", "Value"), ("type", "Type"))
+            ),
+            _p("tags", "Tags", tag_list),
+        ),
+    ),
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": CfnResource(
         None,
         reason=(

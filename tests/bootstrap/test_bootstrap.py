@@ -169,7 +169,7 @@ def test_each_policy_fits_iam_managed_policy_limit(plan: Plan) -> None:
 def test_the_preview_role_only_reads(plan: Plan) -> None:
     actions = {a for s in statements(plan, "dev-preview") if s["Effect"] == "Allow" for a in s["Action"]}
     verbs = {a.split(":")[1] for a in actions}
-    writes = sorted(v for v in verbs if not v.startswith(("Describe", "Get", "List", "Decrypt")))
+    writes = sorted(v for v in verbs if not v.startswith(("BatchGet", "Describe", "Get", "List", "Decrypt")))
     assert writes == []
     assert "s3:PutObject" not in actions and "kms:Encrypt" not in actions
 
@@ -218,3 +218,7 @@ def test_names_the_deploy_role_is_scoped_to_match_the_plan(stack: str, request: 
         assert group.input("namePrefix").startswith(f"llm-{stack}-")
     [dashboard] = project.of_type("aws:cloudwatch/dashboard:Dashboard")
     assert dashboard.input("dashboardName") == f"llm-serving-{stack}"
+    [codebuild] = permissions.SERVICES["codebuild"].resources
+    [staging] = project.of_type("aws:codebuild/project:Project")
+    arn = f"arn:aws:codebuild:us-east-1:123456789012:project/{staging.input('name')}"
+    assert fnmatch.fnmatch(arn, codebuild.format(r="us-east-1", a="123456789012", s=stack))

@@ -70,6 +70,11 @@ def test_the_build_runs_the_stager_from_the_worker_image_pulled_with_the_role() 
     assert STAGER_COMMAND.startswith('/opt/venv/bin/python -m model_server.weights stage --bucket "$WEIGHTS_BUCKET"')
 
 
+def test_the_project_is_named_for_the_stack_so_the_deploy_role_can_be_scoped_to_it() -> None:
+    plan, _ = plan_staging()
+    assert project(plan).input("name") == "llm-dev-weights-staging"
+
+
 def test_the_project_has_no_vpc_so_the_build_reaches_the_hub() -> None:
     plan, _ = plan_staging()
     assert project(plan).input("vpcConfig") is None
@@ -195,6 +200,9 @@ def test_every_policy_passes_parliament_and_the_policy_rules() -> None:
         ({"timeout_minutes": 2161}, "5 to 2160"),
         ({"compute_type": "BUILD_GENERAL1_SMALL"}, "compute_type must be one of"),
         ({"parallel_files": 0}, "at least 1"),
+        ({"name_prefix": "llm.dev-"}, "must match"),
+        ({"name_prefix": "-llm-"}, "must match"),
+        ({"name_prefix": "x" * 241}, "must match"),
     ],
 )
 def test_rejects_args_codebuild_or_the_copy_cannot_use(overrides: dict[str, Any], message: str) -> None:
