@@ -93,6 +93,13 @@ def test_shell_parts_pass_shellcheck(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout
 
 
+def test_the_s3_download_benchmark_passes_shellcheck() -> None:
+    # benchmarks/s3_download.sh runs the boot's copy command on a fleet instance: keep it sound.
+    script = Path(__file__).parents[2] / "benchmarks" / "s3_download.sh"
+    result = subprocess.run([str(SHELLCHECK), "--severity=style", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
 def test_shellcheck_catches_a_broken_script(tmp_path: Path) -> None:
     path = tmp_path / "bad.sh"
     path.write_text("#!/bin/bash\nrm -rf $dir/*\n")
