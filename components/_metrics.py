@@ -31,6 +31,18 @@ _WORKER = (
     frozenset({worker_metrics.DIMENSION_MODEL, worker_metrics.DIMENSION_INSTANCE}),
 )
 
+GROUP_METRICS = (
+    "GroupDesiredCapacity",
+    "GroupInServiceInstances",
+    "GroupPendingInstances",
+    "GroupTotalInstances",
+    "GroupTerminatingInstances",
+    "WarmPoolWarmedCapacity",
+)
+"""The group metrics each fleet group enables: Auto Scaling publishes only those a group
+collects, so they are also the only ``AWS/AutoScaling`` metrics an alarm may read."""
+
+
 PUBLISHED_DIMENSIONS: Mapping[tuple[str, str], tuple[frozenset[str], ...]] = {
     # A metric queried under a dimension set AWS does not publish it under has no data: an
     # alarm on it never fires (docs/reference.md#cloudwatch-alarms-and-metrics; AWS, "CloudWatch
@@ -55,17 +67,7 @@ PUBLISHED_DIMENSIONS: Mapping[tuple[str, str], tuple[frozenset[str], ...]] = {
             "NumberOfMessagesSent",
         )
     },
-    **{
-        ("AWS/AutoScaling", name): _GROUP
-        for name in (
-            "GroupDesiredCapacity",
-            "GroupInServiceInstances",
-            "GroupPendingInstances",
-            "GroupTotalInstances",
-            "GroupTerminatingInstances",
-            "WarmPoolWarmedCapacity",
-        )
-    },
+    **{("AWS/AutoScaling", name): _GROUP for name in GROUP_METRICS},
     **{
         (worker_metrics.NAMESPACE, name): _WORKER
         for name in (

@@ -448,7 +448,7 @@ class GpuFleet(pulumi.ComponentResource):
             health_check_grace_period=a.grace_seconds,
             default_instance_warmup=a.grace_seconds,
             # The metrics scaling and the fallback read (GroupInServiceInstances, ...).
-            enabled_metrics=GROUP_METRICS,
+            enabled_metrics=list(_metrics.GROUP_METRICS),
             metrics_granularity="1Minute",
             # Replace unhealthy instances by launching first: capacity never dips.
             instance_maintenance_policy=aws.autoscaling.GroupInstanceMaintenancePolicyArgs(
@@ -806,14 +806,6 @@ SPOT_DISTRIBUTION: Mapping[str, Any] = {
 """The spot group's instances distribution (AWS API names), for the group and its rollouts."""
 LAUNCH_HOOK = "llm-serving-launch"
 TERMINATION_HOOK = "llm-serving-drain"
-GROUP_METRICS = [
-    "GroupDesiredCapacity",
-    "GroupInServiceInstances",
-    "GroupPendingInstances",
-    "GroupTotalInstances",
-    "GroupTerminatingInstances",
-    "WarmPoolWarmedCapacity",
-]
 
 
 def worker_environment(
