@@ -5,7 +5,9 @@ the right thing):
 - ``llm-serving-boot.service`` (oneshot): waits for the instance's target lifecycle state,
   reads the Hugging Face token from Secrets Manager into a root-only file on tmpfs (never
   into user data), pulls the engine and worker images (backing off, with jitter, when a
-  registry refuses), downloads the weights into the instance's cache, then either
+  registry refuses), gets the weights into the instance's cache (from the Hub, or from the
+  weights bucket once its marker is there, checked against it, and only when the disk does
+  not already hold that copy), then either
   completes the launch lifecycle action and stops (an instance entering the warm pool) or
   starts the engine, waits for its readiness path, starts the worker and completes the
   launch lifecycle action (an instance entering service). While it works it sends the
@@ -182,18 +184,43 @@ unset token
 umask 022
 """
 
-_WEIGHTS_FROM_S3 = f"""# Staged weights: only a complete copy (its marker written last) is ever used.
-if ! aws s3api head-object --region "$AWS_REGION" --bucket "$WEIGHTS_BUCKET" \\
-  --key "${{WEIGHTS_PREFIX}}${{WEIGHTS_MARKER}}" > /dev/null 2>&1; then
-  echo "boot: s3://${{WEIGHTS_BUCKET}}/${{WEIGHTS_PREFIX}} is not staged (no ${{WEIGHTS_MARKER}}):" \\
-    "run: llm-serving weights stage STACK ${{MODEL}}"
+_WEIGHTS_FROM_S3 = f"""# Staged weights: only a complete copy (its marker written last) is ever used, and the
+# marker is copied to disk last too, so a copy already on disk (a warm-pool instance starting
+# again) is kept when it is the one the bucket's marker describes.
+marker=$(mktemp)
+local_marker="{CACHE_DIR}/${{WEIGHTS_PREFIX}}${{WEIGHTS_MARKER}}"
+if ! error=$(aws s3api get-object --region "$AWS_REGION" --bucket "$WEIGHTS_BUCKET" \\
+  --key "${{WEIGHTS_PREFIX}}${{WEIGHTS_MARKER}}" "$marker" 2>&1 > /dev/null); then
+  echo "boot: cannot read s3://${{WEIGHTS_BUCKET}}/${{WEIGHTS_PREFIX}}${{WEIGHTS_MARKER}}: ${{error//$'\\n'/ }}"
+  echo "boot: s3://${{WEIGHTS_BUCKET}}/${{WEIGHTS_PREFIX}} is not staged (no ${{WEIGHTS_MARKER}}) or this" \\
+    "instance's role cannot read it: run: llm-serving weights stage STACK ${{MODEL}}"
   false
 fi
-# The AWS CLI's CRT transfer client: parallel ranged downloads that fill the instance's
-# network and disk (docs/reference.md#s3-and-sns).
-aws configure set default.s3.preferred_transfer_client crt
-aws s3 cp --recursive --only-show-errors --region "$AWS_REGION" \\
-  "s3://${{WEIGHTS_BUCKET}}/${{WEIGHTS_PREFIX}}" "{CACHE_DIR}/${{WEIGHTS_PREFIX}}"
+if cmp -s "$marker" "$local_marker"; then
+  echo "boot: weights on disk match s3://${{WEIGHTS_BUCKET}}/${{WEIGHTS_PREFIX}}; nothing to copy"
+else
+  rm -f "$local_marker"
+  # The AWS CLI's CRT transfer client: parallel ranged downloads that fill the instance's
+  # network and disk (docs/reference.md#s3-and-sns).
+  aws configure set default.s3.preferred_transfer_client crt
+  aws s3 cp --recursive --only-show-errors --region "$AWS_REGION" --exclude "$WEIGHTS_MARKER" \\
+    "s3://${{WEIGHTS_BUCKET}}/${{WEIGHTS_PREFIX}}" "{CACHE_DIR}/${{WEIGHTS_PREFIX}}"
+  # Every file the marker lists, at its size (python3 is Amazon Linux 2023's own).
+  python3 - "{CACHE_DIR}" "$marker" << 'CHECK'
+import json, os, sys
+cache, marker = sys.argv[1], sys.argv[2]
+wrong = []
+for f in json.load(open(marker))["files"]:
+    path = os.path.join(cache, f["key"])
+    size = os.path.getsize(path) if os.path.isfile(path) else None
+    if size != f["size"]:
+        wrong.append(f"{{f['key']}} ({{'missing' if size is None else size}}, marker: {{f['size']}})")
+if wrong:
+    sys.exit(f"boot: the copy does not match its marker: {{'; '.join(wrong[:3])}}: stage the revision again")
+CHECK
+  install -m 0644 "$marker" "$local_marker"
+fi
+rm -f "$marker"
 """
 
 _WEIGHTS_FROM_HUB = f"""mapfile -t download_args < {CONFIG_DIR}/download.args

@@ -40,7 +40,7 @@ class WeightsBucket(pulumi.ComponentResource):
 
     def read_policy_json(self, prefix: str) -> pulumi.Output[str]:
         """IAM policy: read the objects under ``prefix`` (one model's revision) and list only
-        them (without ListBucket, a missing key answers 403 instead of 404)."""
+        them (``aws s3 cp --recursive`` lists the prefix before it copies)."""
         return _policy.document(
             _policy.allow(["s3:GetObject"], [self.bucket_arn.apply(lambda a: f"{a}/{prefix}*")], sid="ReadWeights"),
             _policy.allow(

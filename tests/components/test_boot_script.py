@@ -6,6 +6,7 @@ works."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import textwrap
@@ -36,7 +37,21 @@ FAKES = {
         echo "aws $*" >> "$FAKE/calls"
         if [[ $1 == secretsmanager ]]; then echo hf_placeholder_token; fi
         if [[ $1 == ecr ]]; then echo password; fi
-        if [[ $1 == s3api && $2 == head-object ]]; then [[ -n ${MARKER_PRESENT:-} ]] || exit 254; fi
+        # S3 is a folder: $FAKE/s3/<key>.
+        arg() { local want=$1; shift; while (($#)); do [[ $1 == "$want" ]] && { echo "$2"; return; }; shift; done; }
+        if [[ $1 == s3api && $2 == get-object ]]; then  # ... --key KEY OUTFILE
+          key=$(arg --key "$@")
+          if [[ ! -f "$FAKE/s3/$key" ]]; then
+            echo "An error occurred (AccessDenied) when calling the GetObject operation: Access Denied" >&2
+            exit 254
+          fi
+          cp "$FAKE/s3/$key" "${@: -1}"
+        fi
+        if [[ $1 == s3 && $2 == cp ]]; then  # --recursive ... --exclude NAME s3://BUCKET/PREFIX DEST
+          excluded=$(arg --exclude "$@"); source="${@: -2:1}"; dest="${@: -1}"; prefix="${source#s3://*/}"
+          mkdir -p "$dest"
+          (cd "$FAKE/s3/$prefix" && find . -type f ! -name "$excluded" -exec cp --parents {} "$dest" \;)
+        fi
     """,
     "docker": r"""
         echo "docker $*" >> "$FAKE/calls"
@@ -64,10 +79,17 @@ class Boot:
         return [c for c in self.calls if c.startswith(f"aws autoscaling {action}")]
 
 
-def boot(tmp_path: Path, from_s3: bool = False, **env: str | int) -> Boot:
+def boot(tmp_path: Path, from_s3: bool = False, s3: dict[str, bytes] | None = None, **env: str | int) -> Boot:
+    """Runs the boot script once; run it again with the same ``tmp_path`` for a restart of the
+    same instance (its disk, ``root``, is kept). ``s3``: the bucket's objects, key -> body."""
     fake = tmp_path / "fake"
     bin_dir = fake / "bin"
-    bin_dir.mkdir(parents=True)
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for record in ("calls", "sleeps", "pulls", "state-polls", "ready-polls"):
+        (fake / record).unlink(missing_ok=True)
+    for key, body in (s3 or {}).items():
+        (fake / "s3" / key).parent.mkdir(parents=True, exist_ok=True)
+        (fake / "s3" / key).write_bytes(body)
     for name, body in FAKES.items():
         path = bin_dir / name
         path.write_text("#!/bin/bash\n" + textwrap.dedent(body))
@@ -76,7 +98,7 @@ def boot(tmp_path: Path, from_s3: bool = False, **env: str | int) -> Boot:
     script = user_data.boot_script(from_s3=from_s3)
     for real in (user_data.CONFIG_DIR, user_data.CACHE_DIR, "/run/llm-serving"):
         script = script.replace(real, f"{root}{real}")
-    (root / user_data.CONFIG_DIR.lstrip("/")).mkdir(parents=True)
+    (root / user_data.CONFIG_DIR.lstrip("/")).mkdir(parents=True, exist_ok=True)
     weights = {"weights_bucket": "weights-x", "weights_prefix": "org/model/abc/", "weights_marker": "done.json"}
     settings = {**user_data.boot_env(spec(**(weights if from_s3 else {}))), "BOOT_DEADLINE_SECONDS": "30"}
     settings.update({k: str(v) for k, v in env.items() if k in settings})
@@ -171,28 +193,82 @@ def test_heartbeats_stop_at_the_boot_deadline(tmp_path: Path) -> None:
     assert result.lifecycle("record-lifecycle-action-heartbeat") == []
 
 
+PREFIX = "org/model/abc/"
+WEIGHTS = {f"{PREFIX}config.json": b'{"architectures": []}', f"{PREFIX}model.safetensors": bytes(range(256)) * 40}
+
+
+def staged(files: dict[str, bytes] = WEIGHTS, listed: dict[str, int] | None = None) -> dict[str, bytes]:
+    """The bucket after a complete stage: the files, and the marker listing them with sizes."""
+    sizes = listed if listed is not None else {k: len(v) for k, v in files.items()}
+    marker = {"files": [{"key": k, "size": n, "checksum": "sha256:x"} for k, n in sizes.items()]}
+    return {**files, f"{PREFIX}done.json": json.dumps(marker).encode()}
+
+
+def cached(tmp_path: Path, key: str) -> Path:
+    return tmp_path / "root" / user_data.CACHE_DIR.lstrip("/") / key
+
+
 def test_staged_weights_are_copied_from_s3_with_no_token_and_no_hub(tmp_path: Path) -> None:
-    result = boot(tmp_path, from_s3=True, TARGET_STATE="InService", MARKER_PRESENT=1)
+    result = boot(tmp_path, from_s3=True, s3=staged(), TARGET_STATE="InService")
     assert result.returncode == 0, result.output
     assert not [c for c in result.calls if "secretsmanager" in c]
     assert not [c for c in result.calls if c.startswith("docker run")]  # no download in the engine's image
-    [head] = [c for c in result.calls if "s3api head-object" in c]
-    assert "--bucket weights-x --key org/model/abc/done.json" in head
+    [marker] = [c for c in result.calls if "s3api get-object" in c]
+    assert "--bucket weights-x --key org/model/abc/done.json" in marker
     [copy] = [c for c in result.calls if c.startswith("aws s3 cp")]
-    assert "--recursive" in copy and "s3://weights-x/org/model/abc/" in copy
+    assert "--recursive" in copy and "--exclude done.json" in copy and "s3://weights-x/org/model/abc/" in copy
     assert copy.endswith("/opt/llm-serving/cache/org/model/abc/")
     assert "aws configure set default.s3.preferred_transfer_client crt" in result.calls
+    for key, body in WEIGHTS.items():
+        assert cached(tmp_path, key).read_bytes() == body
+    assert cached(tmp_path, f"{PREFIX}done.json").read_bytes() == staged()[f"{PREFIX}done.json"]
     assert result.engine_env == "HF_HUB_OFFLINE=1\n"
     [complete] = result.lifecycle("complete-lifecycle-action")
     assert "CONTINUE" in complete
 
 
+def test_a_warm_pool_instance_starting_again_keeps_the_weights_on_its_disk(tmp_path: Path) -> None:
+    warmed = boot(tmp_path, from_s3=True, s3=staged(), TARGET_STATE="Warmed:Stopped")
+    assert warmed.returncode == 0, warmed.output
+    assert [c for c in warmed.calls if c.startswith("aws s3 cp")]
+    serving = boot(tmp_path, from_s3=True, TARGET_STATE="InService")
+    assert serving.returncode == 0, serving.output
+    assert [c for c in serving.calls if "s3api get-object" in c]  # the bucket's marker, compared
+    assert not [c for c in serving.calls if c.startswith("aws s3 cp")]
+    assert "nothing to copy" in serving.output
+
+
+def test_a_restaged_revision_is_copied_again(tmp_path: Path) -> None:
+    assert boot(tmp_path, from_s3=True, s3=staged(), TARGET_STATE="Warmed:Stopped").returncode == 0
+    changed = {**WEIGHTS, f"{PREFIX}config.json": b'{"architectures": ["X"]}'}
+    again = boot(tmp_path, from_s3=True, s3=staged(changed), TARGET_STATE="InService")
+    assert again.returncode == 0, again.output
+    assert [c for c in again.calls if c.startswith("aws s3 cp")]
+    assert cached(tmp_path, f"{PREFIX}config.json").read_bytes() == changed[f"{PREFIX}config.json"]
+
+
+def test_a_copy_that_does_not_match_its_marker_abandons_the_launch(tmp_path: Path) -> None:
+    # A marker over a prefix whose objects changed (a partial delete): never served.
+    sizes = {k: len(v) for k, v in WEIGHTS.items()} | {f"{PREFIX}model-00002.safetensors": 99}
+    result = boot(tmp_path, from_s3=True, s3=staged(listed=sizes), TARGET_STATE="InService")
+    assert result.returncode != 0
+    assert "boot: the copy does not match its marker: org/model/abc/model-00002.safetensors (missing, marker: 99)" in (
+        result.output
+    )
+    assert not cached(tmp_path, f"{PREFIX}done.json").exists()
+    assert not [c for c in result.calls if c.startswith("systemctl start")]
+    [complete] = result.lifecycle("complete-lifecycle-action")
+    assert "ABANDON" in complete
+
+
 def test_a_prefix_without_its_marker_fails_the_boot_with_a_clear_line(tmp_path: Path) -> None:
     # A half-copied prefix (the stager was killed) must never be served.
-    result = boot(tmp_path, from_s3=True, TARGET_STATE="InService")
+    result = boot(tmp_path, from_s3=True, s3=dict(WEIGHTS), TARGET_STATE="InService")
     assert result.returncode != 0
-    assert "boot: s3://weights-x/org/model/abc/ is not staged (no done.json): run: llm-serving weights stage" in (
-        result.output
+    assert "boot: cannot read s3://weights-x/org/model/abc/done.json: An error occurred (AccessDenied)" in result.output
+    assert (
+        "boot: s3://weights-x/org/model/abc/ is not staged (no done.json) or this instance's role cannot read it: "
+        "run: llm-serving weights stage STACK chat" in result.output
     )
     assert not [c for c in result.calls if c.startswith("aws s3 cp")]
     [complete] = result.lifecycle("complete-lifecycle-action")
