@@ -15,6 +15,9 @@ refresh with the new version as its desired configuration:
 - if one of the model's alarms fires (or instances fail to launch), AWS replaces what it
   deployed so far with instances of the group's saved, previous version.
 
+A rollout resource created for a group that already runs another configuration (a stack
+deployed before its groups had one) starts a refresh too, so an upgrade reaches the fleet.
+
 ``pulumi up`` returns once the refresh has started; the refresh then runs in AWS
 (launching before terminating, with checkpoints). A refresh still running when the next
 change arrives is cancelled and a new one started, as the provider's own block does.
@@ -136,9 +139,11 @@ def preferences(p: RolloutPreferences, alarm_names: list[str]) -> dict[str, Any]
 
 
 class RefreshProvider(pulumi.dynamic.ResourceProvider):
-    """Create records the configuration the group was created with (nothing to roll);
-    update starts a refresh when the desired configuration changed; delete does nothing
-    (the group goes with its own resource)."""
+    """Create starts a refresh only when the group runs another configuration than the desired
+    one (a stack deployed before its groups had a rollout resource: the groups ignore version
+    changes, so nothing else would move them); a group just created at that configuration has
+    nothing to roll. Update starts a refresh when the desired configuration changed; delete
+    does nothing (the group goes with its own resource)."""
 
     def __init__(self, client_factory: Callable[[str, str | None], Any] | None = None) -> None:
         self._client_factory = client_factory
@@ -148,7 +153,12 @@ class RefreshProvider(pulumi.dynamic.ResourceProvider):
         self._profile = req.config.get("aws:profile")
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        return pulumi.dynamic.CreateResult(id_=str(props["groupName"]), outs={**props, "refreshId": ""})
+        client = self._client(str(props["region"]))
+        group, desired = str(props["groupName"]), props["desiredConfiguration"]
+        refresh_id = ""
+        if running_configuration(client, group) != configuration_of(desired):
+            refresh_id = start_refresh(client, group, desired, props["preferences"])
+        return pulumi.dynamic.CreateResult(id_=group, outs={**props, "refreshId": refresh_id})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
         replaces = ["groupName"] if olds.get("groupName") != news.get("groupName") else []
@@ -174,6 +184,32 @@ class RefreshProvider(pulumi.dynamic.ResourceProvider):
         import boto3  # only `pulumi up` needs it, never the plan
 
         return boto3.session.Session(profile_name=self._profile, region_name=region).client("autoscaling")
+
+
+def configuration_of(desired: Mapping[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """What a rollout moves, from a desired configuration: the launch template, its version,
+    and the instance types of a mixed instances policy."""
+    if "MixedInstancesPolicy" in desired:
+        template = desired["MixedInstancesPolicy"]["LaunchTemplate"]
+        spec = template["LaunchTemplateSpecification"]
+        types = tuple(sorted(o["InstanceType"] for o in template.get("Overrides", [])))
+        return str(spec["LaunchTemplateId"]), str(spec["Version"]), types
+    spec = desired["LaunchTemplate"]
+    return str(spec["LaunchTemplateId"]), str(spec["Version"]), ()
+
+
+def running_configuration(client: Any, group: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """The same, from the group as AWS has it (DescribeAutoScalingGroups); None when AWS has
+    no such group."""
+    groups = client.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+    if not groups:
+        return None
+    found = groups[0]
+    if "MixedInstancesPolicy" in found:
+        return configuration_of({"MixedInstancesPolicy": found["MixedInstancesPolicy"]})
+    if "LaunchTemplate" in found:
+        return configuration_of({"LaunchTemplate": found["LaunchTemplate"]})
+    return None
 
 
 def start_refresh(

@@ -59,13 +59,71 @@ def start_params(desired: dict[str, Any], group: str = "llm-dev-chat-od-1") -> d
     }
 
 
-def test_creating_the_resource_starts_no_refresh(autoscaling: Any) -> None:
+def described(group: str, **configuration: Any) -> dict[str, Any]:
+    """DescribeAutoScalingGroups' answer for one group running ``configuration``."""
+    return {
+        "AutoScalingGroups": [
+            {
+                "AutoScalingGroupName": group,
+                "MinSize": 0,
+                "MaxSize": 2,
+                "DesiredCapacity": 1,
+                "DefaultCooldown": 300,
+                "AvailabilityZones": ["us-east-1a"],
+                "HealthCheckType": "ELB",
+                "CreatedTime": "2026-11-01T00:00:00Z",
+                **configuration,
+            }
+        ]
+    }
+
+
+def running(version: str) -> dict[str, Any]:
+    return {"LaunchTemplate": {"LaunchTemplateId": "lt-0abc", "LaunchTemplateName": "chat-lt", "Version": version}}
+
+
+def test_creating_the_resource_for_a_group_just_created_starts_no_refresh(autoscaling: Any) -> None:
     # The group was just created at this version: there is nothing to roll.
-    client, _ = autoscaling
+    client, stubber = autoscaling
+    group = {"AutoScalingGroupNames": ["llm-dev-chat-od-1"]}
+    stubber.add_response("describe_auto_scaling_groups", described("llm-dev-chat-od-1", **running("1")), group)
     provider = RefreshProvider(lambda region, profile: client)
     result = provider.create(props(DESIRED_V1))
     assert result.id == "llm-dev-chat-od-1"
     assert result.outs["refreshId"] == ""
+
+
+def test_creating_the_resource_for_a_group_on_an_older_version_rolls_it(autoscaling: Any) -> None:
+    # A stack deployed before its groups had rollouts: the groups ignore version changes, so
+    # without this the new launch template would never reach them.
+    client, stubber = autoscaling
+    group = {"AutoScalingGroupNames": ["llm-dev-chat-od-1"]}
+    stubber.add_response("describe_auto_scaling_groups", described("llm-dev-chat-od-1", **running("1")), group)
+    stubber.add_response("start_instance_refresh", {"InstanceRefreshId": "r-2"}, start_params(DESIRED_V2))
+    provider = RefreshProvider(lambda region, profile: client)
+    assert provider.create(props(DESIRED_V2)).outs["refreshId"] == "r-2"
+
+
+def test_creating_the_resource_compares_a_spot_groups_instance_types_too(autoscaling: Any) -> None:
+    client, stubber = autoscaling
+    distribution = {"OnDemandBaseCapacity": 0}
+    desired = desired_configuration("lt-0abc", "3", ("g6.xlarge", "g5.xlarge"), distribution)
+    policy = {
+        "LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateId": "lt-0abc", "Version": "3"},
+            "Overrides": [{"InstanceType": "g6.xlarge"}],
+        },
+        "InstancesDistribution": distribution,
+    }
+    group = {"AutoScalingGroupNames": ["llm-dev-chat-spot-1"]}
+    stubber.add_response(
+        "describe_auto_scaling_groups", described("llm-dev-chat-spot-1", MixedInstancesPolicy=policy), group
+    )
+    stubber.add_response(
+        "start_instance_refresh", {"InstanceRefreshId": "r-3"}, start_params(desired, "llm-dev-chat-spot-1")
+    )
+    provider = RefreshProvider(lambda region, profile: client)
+    assert provider.create(props(desired, "llm-dev-chat-spot-1")).outs["refreshId"] == "r-3"
 
 
 def test_a_new_version_starts_a_refresh_with_it_as_the_desired_configuration(autoscaling: Any) -> None:
