@@ -127,10 +127,6 @@ def weights_gb(parameters_billions: float, bytes_per_parameter: float) -> float:
     return parameters_billions * bytes_per_parameter
 
 
-def usable_gpu_memory_gb(instance: InstanceType) -> float:
-    return instance.gpu_memory_gb * GPU_MEMORY_USABLE_FRACTION
-
-
 @dataclass(frozen=True)
 class MemoryFit:
     """What one GPU of an instance must hold: its share of the weights and the KV cache of

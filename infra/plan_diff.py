@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -59,6 +59,16 @@ class PropertyChange:
     """``MISSING`` when the property is absent on that side."""
     replaces: bool | None
     """True when the change forces a replacement; None when the table does not know the type."""
+    replaces_if: str | None = None
+    """When the change replaces the resource for some values only: the condition
+    (``infra.replacements.REPLACE_IF``); ``pulumi preview`` decides."""
+
+    @property
+    def mark(self) -> str:
+        """How the change is flagged: forces replacement, may, or nothing."""
+        if self.replaces:
+            return "forces replacement"
+        return f"may force replacement ({self.replaces_if})" if self.replaces_if else ""
 
 
 class _Missing:
@@ -97,6 +107,7 @@ class ResourceChange:
                     "before": None if c.before is MISSING else c.before,
                     "after": None if c.after is MISSING else c.after,
                     "replaces": c.replaces,
+                    "replacesIf": c.replaces_if,
                 }
                 for c in self.changes
             ],
@@ -142,6 +153,12 @@ def _replacement_rule() -> ReplacementRule:
     return forces_replacement
 
 
+def _replaces_if(type_token: str, path: str) -> str | None:
+    from infra.replacements import replace_condition
+
+    return replace_condition(type_token, path)
+
+
 def _replaces(rule: ReplacementRule, type_token: str, path: str) -> bool | None:
     try:
         return rule(type_token, path)
@@ -177,7 +194,7 @@ def diff_plans(base: Mapping[str, Any], head: Mapping[str, Any], rule: Replaceme
             changes.append(ResourceChange("add", urn, after["type"], after["name"]))
             continue
         properties = tuple(
-            PropertyChange(path, b, a, _replaces(rule, after["type"], path))
+            PropertyChange(path, b, a, _replaces(rule, after["type"], path), _replaces_if(after["type"], path))
             for path, b, a in _leaf_changes(before.get("inputs", {}), after.get("inputs", {}))
         )
         if properties:
@@ -268,7 +285,8 @@ def _note(change: ResourceChange) -> str:
         return "replaced: " + ", ".join(change.replacing_paths)
     if change.unknown_type:
         return "not in the replacement table: check `pulumi preview`"
-    return ""
+    maybe = [c.path for c in change.changes if c.replaces_if]
+    return "may be replaced: " + ", ".join(maybe) + "; `pulumi preview` decides" if maybe else ""
 
 
 def to_text(diff: PlanDiff) -> str:
@@ -278,7 +296,7 @@ def to_text(diff: PlanDiff) -> str:
         note = _note(r)
         lines.append(f"{SYMBOL[r.kind]:>2} {short_type(r.type)} {r.name}" + (f"  ({note})" if note else ""))
         for c in r.changes:
-            mark = "  forces replacement" if c.replaces else ""
+            mark = f"  {c.mark}" if c.mark else ""
             if _is_long(c):
                 lines.append(f"      {c.path}:{mark}")
                 lines += [f"        {line}" for line in _detail(c, DETAIL_LINES)]
@@ -408,7 +426,7 @@ def _markdown(
     if diff.resources:
         out += ["| | resource | type | properties |", "| --- | --- | --- | --- |"]
         for r in diff.resources:
-            props = ", ".join(f"`{c.path}`" + (" (**replaces**)" if c.replaces else "") for c in r.changes[:8]) + (
+            props = ", ".join(f"`{c.path}`" + _table_mark(c) for c in r.changes[:8]) + (
                 f", {len(r.changes) - 8} more" if len(r.changes) > 8 else ""
             )
             out.append(f"| `{SYMBOL[r.kind]}` {r.kind} | {r.name} | `{short_type(r.type)}` | {props} |")
@@ -461,7 +479,7 @@ def _details_markdown(diff: PlanDiff, max_lines: int) -> list[str]:
         out.append(f"**{SYMBOL[r.kind]} {r.name}** (`{r.type}`)")
         out.append("")
         for c in r.changes:
-            mark = " — forces replacement" if c.replaces else ""
+            mark = f" — {c.mark}" if c.mark else ""
             lines = _detail(c, max_lines) if max_lines else []
             if lines:
                 out += [f"- `{c.path}`{mark}:", "", "  ```diff", *(f"  {line}" for line in lines), "  ```"]
@@ -473,6 +491,7 @@ def _details_markdown(diff: PlanDiff, max_lines: int) -> list[str]:
     return out
 
 
-def changed_paths(diff: PlanDiff) -> dict[str, Sequence[str]]:
-    """For tests and scripts: resource name -> its changed property paths."""
-    return {r.name: [c.path for c in r.changes] for r in diff.resources}
+def _table_mark(change: PropertyChange) -> str:
+    if change.replaces:
+        return " (**replaces**)"
+    return " (**may replace**)" if change.replaces_if else ""

@@ -342,6 +342,15 @@ def forces_replacement(type_token: str, path: str) -> bool:
     return _matches(_table(type_token), path)
 
 
+def replace_condition(type_token: str, path: str) -> str | None:
+    """When a change at ``path`` replaces the resource for some old/new values only
+    (``REPLACE_IF``): the condition, in words; None otherwise."""
+    for entry, condition in REPLACE_IF.get(type_token, {}).items():
+        if _matches((entry,), path):
+            return condition
+    return None
+
+
 def may_force_replacement(type_token: str, path: str) -> bool:
     """``forces_replacement``, or a change that replaces the resource for some old/new values."""
-    return forces_replacement(type_token, path) or _matches(REPLACE_IF.get(type_token, {}), path)
+    return forces_replacement(type_token, path) or replace_condition(type_token, path) is not None

@@ -82,6 +82,24 @@ def test_type_outside_the_table_is_marked_unknown_not_safe() -> None:
     assert "aws:sqs/queue:Queue" in to_markdown(diff)
 
 
+def test_a_change_that_replaces_for_some_values_only_is_flagged_as_may_replace() -> None:
+    # aws:lb/loadBalancer subnets: a network load balancer losing a subnet is replaced.
+    balancer = "aws:lb/loadBalancer:LoadBalancer"
+    diff = diff_plans(
+        plan(resource("nlb", balancer, subnets=["subnet-a", "subnet-b"])),
+        plan(resource("nlb", balancer, subnets=["subnet-a"])),
+        lambda type_token, path: False,
+    )
+    [change] = diff.resources
+    assert change.kind == "update"
+    [subnets] = change.changes
+    assert subnets.replaces_if == "a subnet is removed from a network load balancer"
+    assert "may be replaced: subnets; `pulumi preview` decides" in to_text(diff)
+    assert "may force replacement (a subnet is removed from a network load balancer)" in to_text(diff)
+    assert "`subnets` (**may replace**)" in to_markdown(diff)
+    assert diff.to_json()["resources"][0]["changes"][0]["replacesIf"] == subnets.replaces_if
+
+
 def test_a_list_that_grows_is_one_change_of_the_whole_list() -> None:
     diff = diff_plans(plan(resource("g", tags=["a"])), plan(resource("g", tags=["a", "b"])), rule)
     assert [(c.path, c.before, c.after) for c in diff.resources[0].changes] == [("tags", ["a"], ["a", "b"])]
