@@ -346,7 +346,7 @@ def replace_condition(type_token: str, path: str) -> str | None:
     """When a change at ``path`` replaces the resource for some old/new values only
     (``REPLACE_IF``): the condition, in words; None otherwise."""
     for entry, condition in REPLACE_IF.get(type_token, {}).items():
-        if _matches((entry,), path):
+        if _matches(frozenset({entry}), path):
             return condition
     return None
 
