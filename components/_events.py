@@ -32,3 +32,8 @@ AUTOSCALING_DETAIL_TYPES = frozenset(
     }
 )
 """Every detail-type ``aws.autoscaling`` emits that this project may subscribe to."""
+
+
+REFRESH_RUNNING = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
+"""DescribeInstanceRefreshes statuses of a refresh that has not finished (Baking: replaced,
+waiting out the bake time; docs/reference.md#instance-refresh)."""

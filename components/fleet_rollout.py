@@ -37,8 +37,11 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-REFRESH_IN_PROGRESS = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
-"""DescribeInstanceRefreshes statuses of a refresh that is not finished (docs/reference.md#instance-refresh)."""
+from components import _events
+
+REFRESH_IN_PROGRESS = _events.REFRESH_RUNNING
+MAX_ROLLBACK_ALARMS = 10
+"""Alarms an instance refresh's AlarmSpecification takes (docs/reference.md#instance-refresh)."""
 CANCEL_WAIT_SECONDS = 900
 """Longest to wait for a running refresh to stop before starting the next one."""
 POLL_SECONDS = 15
@@ -53,7 +56,7 @@ class RolloutPreferences:
     checkpoint_delay_seconds: int
     """Pause at each checkpoint, so the alarms see the new instances serve."""
     alarm_names: pulumi.Input[Sequence[str]]
-    """Alarms that stop the refresh and roll it back (up to 10, AWS's limit)."""
+    """Alarms that stop the refresh and roll it back (up to ``MAX_ROLLBACK_ALARMS``)."""
     min_healthy_percentage: int = 100
     """Launch before terminating: never below the capacity being served."""
     max_healthy_percentage: int = 200
@@ -123,8 +126,8 @@ def desired_configuration(
 
 def preferences(p: RolloutPreferences, alarm_names: list[str]) -> dict[str, Any]:
     """StartInstanceRefresh ``Preferences`` (AWS API names)."""
-    if len(alarm_names) > 10:
-        raise ValueError("an instance refresh rolls back on at most 10 alarms")
+    if len(alarm_names) > MAX_ROLLBACK_ALARMS:
+        raise ValueError(f"an instance refresh rolls back on at most {MAX_ROLLBACK_ALARMS} alarms")
     return {
         "MinHealthyPercentage": p.min_healthy_percentage,
         "MaxHealthyPercentage": p.max_healthy_percentage,

@@ -97,13 +97,18 @@ def root_volume_gib(weights_gb: float, image_size_gib: int) -> int:
     return AMI_BASE_GIB + image_size_gib + math.ceil(2 * weights_gb) + 20
 
 
+DEFAULT_TIME_ZONE = "Etc/UTC"
+"""Crons without a zone are UTC, as Auto Scaling takes them; named canonically (an alias such
+as ``UTC`` is refused by the schedule check)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Schedule:
     """Times the model is switched off and on (cron in ``time_zone``), e.g. dev at night."""
 
     off_cron: str
     on_cron: str
-    time_zone: str = "Etc/UTC"
+    time_zone: str = DEFAULT_TIME_ZONE
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationPolicy, StackValidationPolicy
 
-from components import _events, _metrics
+from components import _events, _metrics, dashboard, fleet_rollout
 
 MAX_DESCRIPTION = 255
 GROUP_DESCRIPTION = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*")
@@ -27,12 +27,15 @@ RULE_DESCRIPTION = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=;{}!$*]*")
 """Rule descriptions: the set AWS documents for rules that reference a security group or a
 prefix list, which lacks the ``&`` CIDR rules allow; used for every rule."""
 MAX_RULES_PER_GROUP = 60
-"""Inbound (and, separately, outbound) rules per security group; each CIDR counts as one."""
+"""Inbound (and, separately, outbound) rules per security group, AWS's default quota; each
+CIDR of a rule counts as one (docs/reference.md#security-groups)."""
 MAX_RULES_PER_LOAD_BALANCER = 100
-MAX_DASHBOARD_WIDGETS = 500
+"""Listener rules per Application Load Balancer, AWS's default quota
+(docs/reference.md#application-load-balancer)."""
+MAX_DASHBOARD_WIDGETS = dashboard.MAX_WIDGETS
 MAX_DASHBOARD_METRICS = 2500
 MAX_WIDGET_METRICS = 500
-DASHBOARD_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+DASHBOARD_NAME = re.compile(dashboard.NAME_PATTERN)
 MAX_ALARM_NAME = 255
 MAX_ALARM_DESCRIPTION = 1024
 MAX_ALARM_ACTIONS = 5
@@ -45,7 +48,7 @@ MAX_ALARM_SECONDS = 86400
 MAX_USER_DATA_BYTES = 16 * 1024
 """User data, before base64 (docs/reference.md#ec2-instances-and-amis)."""
 HEARTBEAT_SECONDS = (30, 7200)
-MAX_REFRESH_ALARMS = 10
+MAX_REFRESH_ALARMS = fleet_rollout.MAX_ROLLBACK_ALARMS
 MAX_CHECKPOINT_DELAY = 172800
 MAX_GROUP_NAME_PREFIX = 255 - 26
 """Group names are 255 characters; Pulumi appends 26 to a name prefix."""

@@ -44,8 +44,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components import _ecr, dashboard, load_balancer, network, request_queue, results_bucket
-from infra import catalog, images, model_catalog
+from components import _ecr, dashboard, gpu_fleet, load_balancer, network, request_queue, results_bucket
+from infra import aws_limits, catalog, images, model_catalog
 from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, ENGINES, EngineName, EngineSettings, Quantization
 
@@ -68,12 +68,9 @@ only: CloudWatch PutDashboard), alarm and group names (255 characters with the m
 and suffixes). Pulumi itself also allows ``.`` (docs/reference.md#pulumi)."""
 MAX_INTERFACE_ENDPOINTS = 50
 """Interface VPC endpoints per VPC, AWS's default quota (docs/reference.md#vpc-and-endpoints)."""
-MAX_SECURITY_GROUP_RULES = 60
-"""Inbound rules per security group, AWS's default quota; each CIDR of a rule counts as one
-(docs/reference.md#security-groups)."""
-MAX_LISTENER_RULES = 100
-"""Listener rules per Application Load Balancer, AWS's default quota; one per model
-(docs/reference.md#application-load-balancer)."""
+MAX_SECURITY_GROUP_RULES = aws_limits.MAX_RULES_PER_GROUP
+MAX_LISTENER_RULES = aws_limits.MAX_RULES_PER_LOAD_BALANCER
+"""One listener rule per model."""
 MAX_MODELS = min(MAX_LISTENER_RULES, dashboard.MAX_MODELS)
 
 Count = StrictInt
@@ -353,7 +350,7 @@ class ScheduleConfig(Section):
     """Cron (minute hour day month weekday) when both groups go to zero, e.g. `0 19 * * 1-5`."""
     on_cron: str
     """Cron when the configured capacity comes back, e.g. `0 7 * * 1-5`."""
-    time_zone: str = "Etc/UTC"
+    time_zone: str = gpu_fleet.DEFAULT_TIME_ZONE
     """IANA time zone of both crons, by its canonical name (e.g. Europe/Berlin, Etc/UTC): AWS
     documents canonical names only, so an alias such as US/Eastern or UTC is refused with
     its canonical name."""

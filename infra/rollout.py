@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-RUNNING = frozenset({"Pending", "InProgress", "Cancelling", "RollbackInProgress", "Baking"})
-"""Statuses of a refresh that has not finished (Baking: replaced, waiting out the bake time)."""
+from components import _events
+
+RUNNING = _events.REFRESH_RUNNING
 SUCCESSFUL = "Successful"
 ROLLED_BACK = "RollbackSuccessful"
 MAX_RECORDS = 100
