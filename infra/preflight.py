@@ -97,13 +97,22 @@ def _ami(config: StackConfig, region: str) -> list[str]:
     ]
 
 
+NO_MATCHING_SERVICE = "no matching EC2 VPC Endpoint Service found"
+"""How the AWS provider fails a lookup of a service the region lacks (terraform-provider-aws,
+``internal/service/ec2/vpc_endpoint_service_data_source.go``)."""
+
+
 def _endpoint_services(config: StackConfig, region: str) -> list[str]:
     problems = []
     for i, service in enumerate(config.network.interface_endpoints):
         name = f"com.amazonaws.{region}.{service}"
         try:
             aws.ec2.get_vpc_endpoint_service(service_name=name, service_type="Interface")
-        except Exception as e:  # the provider's "no matching VPC Endpoint Service found"
+        except Exception as e:
+            # Only the provider's "no matching EC2 VPC Endpoint Service found" says the service
+            # is missing; throttling or missing credentials must surface as themselves.
+            if NO_MATCHING_SERVICE not in str(e):
+                raise
             problems.append(
                 f"{NAMESPACE}:network.interfaceEndpoints[{i}]: {name} has no interface endpoint in {region} "
                 f"({' '.join(str(e).split())[:160]}); remove it"

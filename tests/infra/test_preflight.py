@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from infra.config import ConfigError
-from infra.plan import Plan, run_plan
+from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
+from infra.plan import run_plan
 from tests.helpers import ROOT
 
 EXISTING = {
@@ -120,6 +121,19 @@ def test_an_endpoint_service_the_region_lacks_stops_the_preview() -> None:
     )
 
 
+def test_a_lookup_that_fails_for_another_reason_is_not_blamed_on_the_endpoint() -> None:
+    def throttled(_m: Any, args: dict[str, Any]) -> Any:
+        return {}, [("serviceName", "reading EC2 VPC Endpoint Services: RequestLimitExceeded: Request limit exceeded")]
+
+    with pytest.raises(Exception, match="RequestLimitExceeded") as e:
+        run_plan(
+            "dev",
+            overrides={"llm-serving:network": {"cidr": "10.40.0.0/16", "interfaceEndpoints": ["sqs"]}},
+            invokes={"aws:ec2/getVpcEndpointService:getVpcEndpointService": throttled},
+        )
+    assert not isinstance(e.value, ConfigError)
+
+
 def test_a_certificate_of_another_region_stops_the_preview_when_the_region_comes_from_the_environment() -> None:
     def region(_m: Any, _args: dict[str, Any]) -> dict[str, Any]:
         return {"id": "eu-west-1", "name": "eu-west-1", "region": "eu-west-1"}
@@ -146,7 +160,25 @@ def test_a_stack_name_aws_names_cannot_hold_is_refused(tmp_path: Path) -> None:
     ]
 
 
-def test_the_committed_stacks_pass_every_preflight_check(dev_plan: Plan, prod_plan: Plan) -> None:
-    stack = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
-    assert stack["config"]["llm-serving:network"]["availabilityZones"] == 3
-    assert prod_plan.of_type("aws:ec2/subnet:Subnet") and dev_plan.of_type("aws:ec2/subnet:Subnet")
+def test_the_committed_stacks_pass_every_preflight_check_in_a_real_regions_shape() -> None:
+    # us-east-1 as an account sees it: 6 zones, only the interface endpoint services AWS lists,
+    # only the AMI each stack file pins. Any rule the committed stacks break would show here.
+    def services(_m: Any, args: dict[str, Any]) -> Any:
+        name = args["serviceName"]
+        if name.removeprefix("com.amazonaws.us-east-1.") not in INTERFACE_ENDPOINT_SERVICES:
+            return {}, [("serviceName", "no matching EC2 VPC Endpoint Service found")]
+        return {"id": name, "serviceName": name}
+
+    for stack in ("dev", "prod"):
+        pinned = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]["llm-serving:ec2"]["amiId"]
+
+        def amis(_m: Any, args: dict[str, Any], pinned: str = pinned) -> dict[str, Any]:
+            wanted = [v for f in args["filters"] for v in f["values"]]
+            return {"id": "ami-ids", "ids": [pinned] if wanted == [pinned] else []}
+
+        invokes = {
+            **zones(6),
+            "aws:ec2/getVpcEndpointService:getVpcEndpointService": services,
+            "aws:ec2/getAmiIds:getAmiIds": amis,
+        }
+        assert run_plan(stack, invokes=invokes).of_type("aws:ec2/subnet:Subnet")
