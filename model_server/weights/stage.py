@@ -13,7 +13,8 @@
   files already in S3 with the same size and checksum, and reuses files a killed run had
   fully downloaded. (huggingface_hub resumes an interrupted download only within the same
   process: it discards a partial file when its process dies; docs/reference.md#hugging-face-hub.)
-- **Idempotent.** With the marker already there and matching, a run transfers nothing.
+- **Idempotent.** With the marker already there and matching (every file it lists in S3 with
+  its size and, in the object's metadata, its checksum), a run transfers nothing.
 - **Bounded disk.** Files go through a local working folder a few at a time, each deleted
   once uploaded, within a disk budget (the free space by default): a task with a 128 GB
   disk copies a model of any size.
@@ -422,19 +423,46 @@ def marker_document(model_id: str, revision: str, prefix: str, files: list[HubFi
     }
 
 
-def _marker_mismatch(marker: Mapping[str, Any], model_id: str, revision: str, objects: Mapping[str, int]) -> str | None:
-    """Why a marker does not vouch for this prefix (None: it does)."""
+def _marker_mismatch(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    marker: Mapping[str, Any],
+    model_id: str,
+    revision: str,
+    objects: Mapping[str, int],
+) -> str | None:
+    """Why a marker does not vouch for this prefix (None: it does). Each file it lists must be
+    in S3 with its size and, in the object's metadata, its checksum: a HEAD per file."""
     if marker.get("model_id") != model_id or marker.get("revision") != revision:
         return f"it marks {marker.get('model_id')} at {marker.get('revision')}, not {model_id} at {revision}"
     files = marker.get("files")
     if not isinstance(files, list) or not files:
         return "it lists no files"
-    missing = [
-        f.get("key") for f in files if not isinstance(f, dict) or objects.get(str(f.get("key"))) != f.get("size")
+    differing = [
+        f.get("key") if isinstance(f, dict) else f
+        for f in files
+        if (listed := _marker_entry(prefix, f)) is None
+        or not _object_matches(s3, bucket, prefix + listed.path, listed, objects)
     ]
-    if missing:
-        return f"{len(missing)} of the {len(files)} files it lists are missing or have another size ({missing[0]}, ...)"
+    if differing:
+        return (
+            f"{len(differing)} of the {len(files)} files it lists are missing or differ in size or checksum "
+            f"({differing[0]}, ...)"
+        )
     return None
+
+
+def _marker_entry(prefix: str, entry: object) -> HubFile | None:
+    """A file as the marker lists it (None: not a well-formed entry for this prefix)."""
+    if not isinstance(entry, dict):
+        return None
+    key, size, checksum = entry.get("key"), entry.get("size"), entry.get("checksum")
+    if not isinstance(key, str) or not key.startswith(prefix) or not isinstance(size, int):
+        return None
+    if not isinstance(checksum, str):
+        return None
+    return HubFile(key[len(prefix) :], size, checksum)
 
 
 def _object_matches(s3: Any, bucket: str, key: str, f: HubFile, objects: Mapping[str, int]) -> bool:
@@ -505,13 +533,13 @@ class Stager:
         if marker is None:
             return None
         objects = list_objects(s3, self.bucket, prefix)
-        problem = _marker_mismatch(marker, self.model_id, self.revision, objects)
+        problem = _marker_mismatch(s3, self.bucket, prefix, marker, self.model_id, self.revision, objects)
         if problem is not None:
             raise StageError(
                 f"s3://{self.bucket}/{prefix}{layout.MARKER} exists but {problem}: the prefix cannot be trusted; "
                 f"delete that marker (aws s3 rm) and rerun to repair it"
             )
-        files = [HubFile(f["key"][len(prefix) :], int(f["size"]), str(f.get("checksum"))) for f in marker["files"]]
+        files = [f for f in (_marker_entry(prefix, entry) for entry in marker["files"]) if f is not None]
         return StageResult(self.bucket, prefix, files, already_complete=True)
 
     def _copy_all(self, s3: Any, prefix: str, files: list[HubFile], token: str | None) -> StageResult:

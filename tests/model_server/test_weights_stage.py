@@ -316,6 +316,23 @@ def test_a_marker_that_does_not_match_the_objects_is_not_trusted(
         run_stage(bucket, tmp_path)
 
 
+def test_a_marker_whose_object_has_another_checksum_is_not_trusted(
+    hub: FakeHub, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    repo = hub.add(tiny_repo())
+    run_stage(bucket, tmp_path)
+    key = layout.prefix(MODEL, COMMIT) + "config.json"
+    same_size = b"x" * len(repo.files["config.json"])  # the sizes match: only the checksum tells
+    s3.put_object(Bucket=bucket, Key=key, Body=same_size, Metadata={"hub-checksum": "git-sha1:" + "0" * 40})
+    with pytest.raises(stage.StageError) as raised:
+        run_stage(bucket, tmp_path)
+    assert str(raised.value) == (
+        f"s3://{bucket}/{layout.marker_key(MODEL, COMMIT)} exists but 1 of the 4 files it lists are missing or "
+        f"differ in size or checksum ({key}, ...): the prefix cannot be trusted; delete that marker (aws s3 rm) "
+        "and rerun to repair it"
+    )
+
+
 # ----------------------------------------------------------------------------- failures
 
 
