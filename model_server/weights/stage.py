@@ -3,17 +3,23 @@
 ``python -m model_server.weights stage --bucket B --model-id ID --revision SHA`` runs it
 (locally, or in the staging task in AWS: the same code). What it guarantees:
 
-- **Complete or unmarked.** Every file of the repository at that commit is downloaded with
-  huggingface_hub, checked against the Hub's checksum (sha256 for LFS files, the git blob id
-  otherwise), uploaded with boto3's managed transfer (multipart, concurrent), and confirmed
-  in S3. Only then is the marker (``layout.MARKER``) written, listing every file with its
-  key, size and checksum. A run that dies leaves no marker, so readers never use a half
-  copy.
+- **What the engines load, and only that.** ``select_files_to_stage`` leaves out what neither
+  TGI nor vLLM reads from a model folder: everything under ``original/`` (Meta's own
+  checkpoint in its Llama repositories: 16 GB for Llama-3.1-8B) and, when the repository has
+  safetensors weights, the same weights in other formats (``pytorch_model*.bin``,
+  ``tf_model.h5``, ...). The run says what it skipped; the marker lists it.
+- **Complete or unmarked.** Every file to stage is downloaded with huggingface_hub, checked
+  against the Hub's checksum (sha256 for LFS files, the git blob id otherwise), uploaded with
+  boto3's managed transfer (multipart, concurrent), and confirmed in S3. Only then is the
+  marker (``layout.MARKER``) written, listing every file with its key, size and checksum,
+  and every skipped one with its path and size. A run that dies leaves no marker, so readers
+  never use a half copy.
 - **Resumable.** Each object carries the Hub's checksum in its metadata; a rerun skips the
   files already in S3 with the same size and checksum, and reuses files a killed run had
   fully downloaded. (huggingface_hub resumes an interrupted download only within the same
   process: it discards a partial file when its process dies; docs/reference.md#hugging-face-hub.)
-- **Idempotent.** With the marker already there and matching, a run transfers nothing.
+- **Idempotent.** With the marker already there and matching (every file it lists in S3 with
+  its size and, in the object's metadata, its checksum), a run transfers nothing.
 - **Bounded disk.** Files go through a local working folder a few at a time, each deleted
   once uploaded, within a disk budget (the free space by default): a task with a 128 GB
   disk copies a model of any size.
@@ -70,6 +76,22 @@ UPLOAD_CONCURRENCY = 8
 DISK_RESERVE_BYTES = 1024**3
 """Free space left untouched in the working folder (logs, the OS, huggingface_hub's metadata)."""
 RATE_WINDOW_SECONDS = 30.0
+META_CHECKPOINT_FOLDER = "original/"
+"""Meta's own checkpoint in its Llama repositories (``consolidated.*.pth``, ``params.json``,
+``tokenizer.model``): neither engine reads it, vLLM's default ``ignore_patterns`` names it
+(docs/reference.md#hugging-face-hub). Never staged."""
+OTHER_WEIGHT_SUFFIXES = (
+    ".bin", ".pth", ".pt", ".ckpt",  # PyTorch pickles: pytorch_model*.bin, consolidated.*.pth
+    ".h5", ".msgpack",  # TensorFlow (tf_model.h5), Flax (flax_model.msgpack)
+    ".ot",  # rust-bert (rust_model.ot)
+    ".gguf",  # llama.cpp
+    ".onnx", ".onnx_data", ".onnx.data",  # ONNX, with its external weights
+    ".tflite", ".mlmodel",  # TensorFlow Lite, Core ML
+)  # fmt: skip
+"""Weight files in formats other than safetensors, left out when the repository's top level
+has ``*.safetensors``: TGI and vLLM then read those and no other weight file; without them
+the ``.bin`` / ``.pt`` files are what both load, so nothing is left out
+(docs/reference.md#hugging-face-hub). A ``*.safetensors`` file is never left out."""
 
 
 class StageError(Exception):
@@ -95,6 +117,10 @@ class StageResult:
     bucket: str
     prefix: str
     files: list[HubFile]
+    """The files staged (listed in the marker's ``files``)."""
+    skipped: list[HubFile] = field(default_factory=list)
+    """The files of the repository this run left out (``select_files_to_stage``); empty when the
+    copy was already complete (its marker's ``skipped`` lists them)."""
     uploaded: list[str] = field(default_factory=list)
     """Paths uploaded by this run (empty when everything was already there)."""
     uploaded_bytes: int = 0
@@ -353,6 +379,56 @@ def list_hub_files(model_id: str, revision: str, token: str | None) -> list[HubF
     return sorted(files, key=lambda f: (-f.size, f.path))
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The files of a repository split into what TGI and vLLM load and what they do not."""
+
+    staged: list[HubFile]
+    meta_checkpoint: list[HubFile]
+    """Under ``original/``."""
+    other_formats: list[HubFile]
+    """Weights in other formats than safetensors, beside safetensors weights."""
+
+    @property
+    def skipped(self) -> list[HubFile]:
+        return sorted(self.meta_checkpoint + self.other_formats, key=lambda f: f.path)
+
+
+def select_files_to_stage(files: list[HubFile]) -> Selection:
+    """Leave out what neither engine reads from a model folder: everything under ``original/``,
+    and, when the top level (where both engines look for weights) has ``*.safetensors``, the
+    files in ``OTHER_WEIGHT_SUFFIXES``, wherever they are. Config, tokenizer, generation and every
+    other file is kept (docs/reference.md#hugging-face-hub)."""
+    meta = [f for f in files if f.path.startswith(META_CHECKPOINT_FOLDER)]
+    rest = [f for f in files if not f.path.startswith(META_CHECKPOINT_FOLDER)]
+    has_safetensors = any("/" not in f.path and f.path.endswith(".safetensors") for f in rest)
+    other = [f for f in rest if f.path.endswith(OTHER_WEIGHT_SUFFIXES)] if has_safetensors else []
+    staged = [f for f in rest if f not in other]
+    return Selection(staged, meta, other)
+
+
+def _skipped_line(selection: Selection) -> str | None:
+    """One line: how much was left out, and why (None when nothing was)."""
+    skipped = selection.skipped
+    if not skipped:
+        return None
+    reasons = []
+    if selection.meta_checkpoint:
+        reasons.append(
+            f"{len(selection.meta_checkpoint)} under {META_CHECKPOINT_FOLDER} (Meta's own checkpoint, "
+            f"{_gb(sum(f.size for f in selection.meta_checkpoint))})"
+        )
+    if selection.other_formats:
+        reasons.append(
+            f"{len(selection.other_formats)} in other weight formats than the safetensors ones "
+            f"({_gb(sum(f.size for f in selection.other_formats))})"
+        )
+    return (
+        f"skipping {len(skipped)} files ({_gb(sum(f.size for f in skipped))}) that TGI and vLLM do not load: "
+        f'{", ".join(reasons)}; the marker lists them under "skipped"'
+    )
+
+
 def file_checksum(path: Path, checksum: str) -> str:
     """The checksum of a local file, of the kind of ``checksum`` (sha256 or git blob id)."""
     kind = checksum.split(":", 1)[0]
@@ -411,30 +487,61 @@ def read_marker(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     return marker if isinstance(marker, dict) else {}
 
 
-def marker_document(model_id: str, revision: str, prefix: str, files: list[HubFile]) -> dict[str, Any]:
-    """The marker's content: what a reader needs to trust and check the copy."""
+def marker_document(
+    model_id: str, revision: str, prefix: str, files: list[HubFile], skipped: list[HubFile] | None = None
+) -> dict[str, Any]:
+    """The marker's content: what a reader needs to trust and check the copy, and what of the
+    repository was left out (``skipped``: paths in the repository, not keys: they are not in S3)."""
     return {
         "model_id": model_id,
         "revision": revision,
         "completed_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "total_bytes": sum(f.size for f in files),
         "files": [{"key": prefix + f.path, "size": f.size, "checksum": f.checksum} for f in files],
+        "skipped": [{"path": f.path, "size": f.size} for f in skipped or []],
     }
 
 
-def _marker_mismatch(marker: Mapping[str, Any], model_id: str, revision: str, objects: Mapping[str, int]) -> str | None:
-    """Why a marker does not vouch for this prefix (None: it does)."""
+def _marker_mismatch(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    marker: Mapping[str, Any],
+    model_id: str,
+    revision: str,
+    objects: Mapping[str, int],
+) -> str | None:
+    """Why a marker does not vouch for this prefix (None: it does). Each file it lists must be
+    in S3 with its size and, in the object's metadata, its checksum: a HEAD per file."""
     if marker.get("model_id") != model_id or marker.get("revision") != revision:
         return f"it marks {marker.get('model_id')} at {marker.get('revision')}, not {model_id} at {revision}"
     files = marker.get("files")
     if not isinstance(files, list) or not files:
         return "it lists no files"
-    missing = [
-        f.get("key") for f in files if not isinstance(f, dict) or objects.get(str(f.get("key"))) != f.get("size")
+    differing = [
+        f.get("key") if isinstance(f, dict) else f
+        for f in files
+        if (listed := _marker_entry(prefix, f)) is None
+        or not _object_matches(s3, bucket, prefix + listed.path, listed, objects)
     ]
-    if missing:
-        return f"{len(missing)} of the {len(files)} files it lists are missing or have another size ({missing[0]}, ...)"
+    if differing:
+        return (
+            f"{len(differing)} of the {len(files)} files it lists are missing or differ in size or checksum "
+            f"({differing[0]}, ...)"
+        )
     return None
+
+
+def _marker_entry(prefix: str, entry: object) -> HubFile | None:
+    """A file as the marker lists it (None: not a well-formed entry for this prefix)."""
+    if not isinstance(entry, dict):
+        return None
+    key, size, checksum = entry.get("key"), entry.get("size"), entry.get("checksum")
+    if not isinstance(key, str) or not key.startswith(prefix) or not isinstance(size, int):
+        return None
+    if not isinstance(checksum, str):
+        return None
+    return HubFile(key[len(prefix) :], size, checksum)
 
 
 def _object_matches(s3: Any, bucket: str, key: str, f: HubFile, objects: Mapping[str, int]) -> bool:
@@ -495,8 +602,13 @@ class Stager:
                 )
                 return done
             token = hub_token()
-            files = list_hub_files(self.model_id, self.revision, token)
-            return self._copy_all(s3, prefix, files, token)
+            selection = select_files_to_stage(list_hub_files(self.model_id, self.revision, token))
+            if not selection.staged:
+                raise StageError(
+                    f"{self.model_id} at {self.revision} has no file TGI or vLLM loads: all its files are under "
+                    f"{META_CHECKPOINT_FOLDER} (Meta's own checkpoint): check modelId"
+                )
+            return self._copy_all(s3, prefix, selection, token)
         except (ClientError, BotoCoreError) as e:
             raise _s3_problem(e, self.bucket) from None
 
@@ -505,17 +617,18 @@ class Stager:
         if marker is None:
             return None
         objects = list_objects(s3, self.bucket, prefix)
-        problem = _marker_mismatch(marker, self.model_id, self.revision, objects)
+        problem = _marker_mismatch(s3, self.bucket, prefix, marker, self.model_id, self.revision, objects)
         if problem is not None:
             raise StageError(
                 f"s3://{self.bucket}/{prefix}{layout.MARKER} exists but {problem}: the prefix cannot be trusted; "
                 f"delete that marker (aws s3 rm) and rerun to repair it"
             )
-        files = [HubFile(f["key"][len(prefix) :], int(f["size"]), str(f.get("checksum"))) for f in marker["files"]]
+        files = [f for f in (_marker_entry(prefix, entry) for entry in marker["files"]) if f is not None]
         return StageResult(self.bucket, prefix, files, already_complete=True)
 
-    def _copy_all(self, s3: Any, prefix: str, files: list[HubFile], token: str | None) -> StageResult:
-        result = StageResult(self.bucket, prefix, files)
+    def _copy_all(self, s3: Any, prefix: str, selection: Selection, token: str | None) -> StageResult:
+        files = selection.staged
+        result = StageResult(self.bucket, prefix, files, skipped=selection.skipped)
         objects = list_objects(s3, self.bucket, prefix)
         todo = [f for f in files if not _object_matches(s3, self.bucket, prefix + f.path, f, objects)]
         there = len(files) - len(todo)
@@ -524,6 +637,9 @@ class Stager:
             f"staging {self.model_id} at {self.revision} into s3://{self.bucket}/{prefix}: {len(files)} files, "
             f"{_gb(result.total_bytes)}; {there} already there, {len(todo)} to copy ({_gb(todo_bytes)})"
         )
+        skipped_line = _skipped_line(selection)
+        if skipped_line is not None:
+            self.out(skipped_line)
         local = self._local_dir()
         budget = _DiskBudget(self._budget(local, todo))
         progress = Progress(todo_bytes)
@@ -548,7 +664,7 @@ class Stager:
             _raise_first(futures)
         result.peak_disk_bytes = budget.peak
         # Every file is confirmed in S3 (checked after each upload): now, and only now, mark it.
-        marker = marker_document(self.model_id, self.revision, prefix, files)
+        marker = marker_document(self.model_id, self.revision, prefix, files, result.skipped)
         s3.put_object(
             Bucket=self.bucket,
             Key=prefix + layout.MARKER,

@@ -230,6 +230,192 @@ def test_a_corrupted_download_is_not_uploaded_and_marks_nothing(
     assert layout.prefix(MODEL, COMMIT) + "model-00002-of-00002.safetensors" not in stored
 
 
+def llama_repo(model_id: str = MODEL) -> FakeRepo:
+    """Laid out like meta-llama/Llama-3.1-8B-Instruct: safetensors at the top, Meta's own
+    checkpoint under original/, and (as some repositories have) a PyTorch copy of the weights."""
+    files = {
+        "config.json": b'{"model_type": "llama"}\n',
+        "tokenizer.json": b'{"version": "1.0"}\n',
+        "model.safetensors": os.urandom(300_000),
+        "pytorch_model.bin": os.urandom(200_000),
+        "original/consolidated.00.pth": os.urandom(250_000),
+        "original/params.json": b'{"dim": 4096}\n',
+    }
+    lfs = frozenset({"model.safetensors", "pytorch_model.bin", "original/consolidated.00.pth"})
+    return FakeRepo(model_id, COMMIT, files, lfs=lfs)
+
+
+def test_only_what_the_engines_load_is_staged_and_the_marker_lists_the_rest(
+    hub: FakeHub, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    repo = hub.add(llama_repo())
+    lines: list[str] = []
+    result = run_stage(bucket, tmp_path, lines=lines)
+    prefix = layout.prefix(MODEL, COMMIT)
+    kept = ["config.json", "model.safetensors", "tokenizer.json"]
+    assert set(objects(s3, bucket)) == {prefix + p for p in kept} | {layout.marker_key(MODEL, COMMIT)}
+    assert sorted(result.uploaded) == kept
+    assert not [d for d in hub.downloads() if "original" in d or "pytorch_model" in d]
+    marker = json.loads(s3.get_object(Bucket=bucket, Key=layout.marker_key(MODEL, COMMIT))["Body"].read())
+    assert marker["skipped"] == [
+        {"path": "original/consolidated.00.pth", "size": 250_000},
+        {"path": "original/params.json", "size": len(repo.files["original/params.json"])},
+        {"path": "pytorch_model.bin", "size": 200_000},
+    ]
+    assert marker["total_bytes"] == sum(len(repo.files[p]) for p in kept)
+    assert lines[1] == (
+        "skipping 3 files (0.00 GB) that TGI and vLLM do not load: 2 under original/ (Meta's own checkpoint, "
+        '0.00 GB), 1 in other weight formats than the safetensors ones (0.00 GB); the marker lists them under "skipped"'
+    )
+
+
+def test_nothing_skipped_prints_no_skip_line_and_an_empty_skipped_list(
+    hub: FakeHub, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    hub.add(tiny_repo())
+    lines: list[str] = []
+    run_stage(bucket, tmp_path, lines=lines)
+    assert not [line for line in lines if line.startswith("skipping")]
+    marker = json.loads(s3.get_object(Bucket=bucket, Key=layout.marker_key(MODEL, COMMIT))["Body"].read())
+    assert marker["skipped"] == []
+
+
+def test_a_repository_with_only_metas_checkpoint_is_refused(hub: FakeHub, s3: Any, bucket: str, tmp_path: Path) -> None:
+    hub.add(FakeRepo(MODEL, COMMIT, {"original/consolidated.00.pth": b"x" * 100, "original/params.json": b"{}"}))
+    with pytest.raises(stage.StageError, match=r"has no file TGI or vLLM loads: all its files are under original/"):
+        run_stage(bucket, tmp_path)
+    assert objects(s3, bucket) == {}
+
+
+# ----------------------------------------------------------------------------- what is staged
+
+
+def hub_files(sizes: dict[str, int]) -> list[stage.HubFile]:
+    return [stage.HubFile(path, size, "sha256:" + "0" * 64) for path, size in sizes.items()]
+
+
+def paths(files: list[stage.HubFile]) -> list[str]:
+    return sorted(f.path for f in files)
+
+
+LLAMA_31_8B_INSTRUCT = {  # the files of meta-llama/Llama-3.1-8B-Instruct (sizes approximate)
+    ".gitattributes": 1_519,
+    "LICENSE": 7_627,
+    "README.md": 44_000,
+    "USE_POLICY.md": 4_691,
+    "config.json": 855,
+    "generation_config.json": 184,
+    "model-00001-of-00004.safetensors": 4_976_698_672,
+    "model-00002-of-00004.safetensors": 4_999_802_720,
+    "model-00003-of-00004.safetensors": 4_915_916_176,
+    "model-00004-of-00004.safetensors": 1_168_138_808,
+    "model.safetensors.index.json": 23_950,
+    "original/consolidated.00.pth": 16_060_617_592,
+    "original/params.json": 199,
+    "original/tokenizer.model": 2_183_982,
+    "special_tokens_map.json": 296,
+    "tokenizer.json": 9_085_657,
+    "tokenizer_config.json": 55_351,
+}
+
+
+def test_a_llama_repository_is_staged_without_original() -> None:
+    selection = stage.select_files_to_stage(hub_files(LLAMA_31_8B_INSTRUCT))
+    assert paths(selection.skipped) == [
+        "original/consolidated.00.pth",
+        "original/params.json",
+        "original/tokenizer.model",
+    ]
+    assert paths(selection.staged) == sorted(p for p in LLAMA_31_8B_INSTRUCT if not p.startswith("original/"))
+    assert selection.other_formats == []
+    skipped = sum(f.size for f in selection.skipped)
+    assert 16e9 < skipped < 16.1e9  # the 16 GB the review found doubled the copy
+
+
+def test_pytorch_shards_beside_safetensors_are_skipped() -> None:
+    files = {  # laid out like mistralai/Mistral-7B-Instruct-v0.2: both formats, both indexes
+        "config.json": 596,
+        "generation_config.json": 111,
+        "model-00001-of-00003.safetensors": 4_943_162_336,
+        "model-00002-of-00003.safetensors": 4_999_819_336,
+        "model-00003-of-00003.safetensors": 4_540_516_344,
+        "model.safetensors.index.json": 25_125,
+        "pytorch_model-00001-of-00003.bin": 4_943_184_288,
+        "pytorch_model-00002-of-00003.bin": 4_999_843_272,
+        "pytorch_model-00003-of-00003.bin": 5_064_824_210,
+        "pytorch_model.bin.index.json": 23_950,
+        "special_tokens_map.json": 414,
+        "tokenizer.json": 1_795_188,
+        "tokenizer.model": 493_443,
+        "tokenizer_config.json": 2_103,
+    }
+    selection = stage.select_files_to_stage(hub_files(files))
+    assert paths(selection.other_formats) == [f"pytorch_model-0000{i}-of-00003.bin" for i in (1, 2, 3)]
+    assert selection.meta_checkpoint == []
+    assert "tokenizer.model" in paths(selection.staged)  # a tokenizer, not Meta's checkpoint: kept
+    assert "pytorch_model.bin.index.json" in paths(selection.staged)  # small, and not weights
+
+
+def test_every_other_weight_format_beside_safetensors_is_skipped() -> None:
+    files = {  # laid out like openai-community/gpt2 (one model in many formats), plus the other suffixes
+        "64-8bits.tflite": 125_162_496,
+        "64.tflite": 248_269_688,
+        "config.json": 665,
+        "flax_model.msgpack": 497_764_120,
+        "generation_config.json": 124,
+        "merges.txt": 456_318,
+        "model.safetensors": 548_105_171,
+        "onnx/config.json": 879,
+        "onnx/decoder_model.onnx": 653_665_842,
+        "onnx/tokenizer.json": 2_107_653,
+        "pytorch_model.bin": 548_118_077,
+        "rust_model.ot": 702_517_648,
+        "tf_model.h5": 497_933_648,
+        "tokenizer.json": 1_355_256,
+        "vocab.json": 1_042_301,
+        "model.gguf": 250_000_000,
+        "model.onnx_data": 600_000_000,
+        "coreml/model.mlmodel": 500_000,
+        "model.ckpt": 500_000_000,
+        "quantized.pt": 300_000_000,
+        "consolidated.pth": 500_000_000,
+        "onnx/model.onnx.data": 600_000_000,
+    }
+    selection = stage.select_files_to_stage(hub_files(files))
+    for suffix in stage.OTHER_WEIGHT_SUFFIXES:  # each suffix is exercised here
+        assert any(f.path.endswith(suffix) for f in selection.other_formats), suffix
+    assert paths(selection.staged) == [
+        "config.json",
+        "generation_config.json",
+        "merges.txt",
+        "model.safetensors",
+        "onnx/config.json",
+        "onnx/tokenizer.json",
+        "tokenizer.json",
+        "vocab.json",
+    ]
+
+
+def test_pytorch_weights_are_kept_when_there_are_no_safetensors() -> None:
+    files = {
+        "config.json": 700,
+        "pytorch_model-00001-of-00002.bin": 9_943_028_044,
+        "pytorch_model-00002-of-00002.bin": 3_500_315_539,
+        "pytorch_model.bin.index.json": 26_788,
+        "tokenizer.model": 499_723,
+        "original/consolidated.00.pth": 13_476_925_163,
+    }
+    selection = stage.select_files_to_stage(hub_files(files))
+    assert paths(selection.staged) == sorted(p for p in files if not p.startswith("original/"))
+    assert paths(selection.skipped) == ["original/consolidated.00.pth"]
+
+
+def test_safetensors_only_in_a_subfolder_do_not_displace_top_level_weights() -> None:
+    # Both engines read weights from the model folder's top level: there, .bin is what they load.
+    files = {"config.json": 700, "pytorch_model.bin": 500_000_000, "onnx/model.safetensors": 500_000_000}
+    assert paths(stage.select_files_to_stage(hub_files(files)).staged) == sorted(files)
+
+
 # ----------------------------------------------------------------------------- idempotence, resume
 
 
@@ -314,6 +500,23 @@ def test_a_marker_that_does_not_match_the_objects_is_not_trusted(
     s3.delete_object(Bucket=bucket, Key=layout.prefix(MODEL, COMMIT) + "config.json")
     with pytest.raises(stage.StageError, match="1 of the 4 files it lists are missing"):
         run_stage(bucket, tmp_path)
+
+
+def test_a_marker_whose_object_has_another_checksum_is_not_trusted(
+    hub: FakeHub, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    repo = hub.add(tiny_repo())
+    run_stage(bucket, tmp_path)
+    key = layout.prefix(MODEL, COMMIT) + "config.json"
+    same_size = b"x" * len(repo.files["config.json"])  # the sizes match: only the checksum tells
+    s3.put_object(Bucket=bucket, Key=key, Body=same_size, Metadata={"hub-checksum": "git-sha1:" + "0" * 40})
+    with pytest.raises(stage.StageError) as raised:
+        run_stage(bucket, tmp_path)
+    assert str(raised.value) == (
+        f"s3://{bucket}/{layout.marker_key(MODEL, COMMIT)} exists but 1 of the 4 files it lists are missing or "
+        f"differ in size or checksum ({key}, ...): the prefix cannot be trusted; delete that marker (aws s3 rm) "
+        "and rerun to repair it"
+    )
 
 
 # ----------------------------------------------------------------------------- failures
