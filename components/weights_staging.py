@@ -24,6 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _ecr, _policy
+from model_server.weights import layout
 
 COMPUTE_TYPES = ("BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE", "BUILD_GENERAL1_XLARGE", "BUILD_GENERAL1_2XLARGE")
 """On-demand Linux container types with the disk a copy needs (SMALL has 64 GB); their vCPUs,
@@ -71,7 +72,7 @@ class WeightsStagingArgs:
     """CodeBuild compute type (default and why: ``DEFAULT_COMPUTE_TYPE``)."""
     timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES
     """A build still running after this is stopped (default and why: ``DEFAULT_TIMEOUT_MINUTES``)."""
-    parallel_files: int = 4
+    parallel_files: int = layout.DEFAULT_PARALLEL_FILES
     """Files in flight at once (the stager's ``--parallel-files``)."""
     log_retention_days: int = 30
     """How long the build logs are kept."""

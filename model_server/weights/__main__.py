@@ -24,13 +24,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--prefix", help="key prefix to copy into (default: <modelId>/<revision>/)")
     run.add_argument("--work-dir", type=Path, help="local working folder (default: <tmp>/llm-serving-weights)")
     run.add_argument(
-        "--parallel-files", type=int, default=DEFAULT_PARALLEL_FILES, help="files in flight at once (default: 4)"
+        "--parallel-files",
+        type=int,
+        default=DEFAULT_PARALLEL_FILES,
+        help="files in flight at once (default: %(default)s)",
     )
     run.add_argument(
         "--disk-budget-gb", type=float, help="disk the working folder may use at once (default: its free space)"
     )
     run.add_argument(
-        "--progress-seconds", type=float, default=PROGRESS_SECONDS, help="seconds between progress lines (default: 10)"
+        "--progress-seconds",
+        type=float,
+        default=PROGRESS_SECONDS,
+        help="seconds between progress lines (default: %(default)s)",
     )
     return parser
 

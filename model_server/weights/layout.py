@@ -10,6 +10,11 @@ that a prefix is complete. Readers refuse a prefix without it.
 
 from __future__ import annotations
 
+DEFAULT_PARALLEL_FILES = 4
+"""Files the stager has in flight at once: enough to keep the network busy while one is being
+hashed or uploaded, few enough that 4 shards of 5 GB fit any task's disk. Here, not in the
+stager, so the staging task's component can read it without importing boto3."""
+
 MARKER = "llm-serving-complete.json"
 """Written last by the stager: the list of files with their sizes and checksums."""
 

@@ -60,9 +60,7 @@ from model_server.weights import layout
 COMMIT_PATTERN = re.compile(r"^[0-9a-f]{40}$")
 """A pinned revision is a full commit hash: a branch or tag can move under a staged prefix."""
 DEFAULT_HUB = "https://huggingface.co"
-DEFAULT_PARALLEL_FILES = 4
-"""Files in flight at once: enough to keep the network busy while one is being hashed or
-uploaded, few enough that 4 shards of 5 GB fit any task's disk."""
+DEFAULT_PARALLEL_FILES = layout.DEFAULT_PARALLEL_FILES
 PROGRESS_SECONDS = 10.0
 CHECKSUM_METADATA = "hub-checksum"
 """S3 user metadata (``x-amz-meta-hub-checksum``): ``sha256:<hex>`` or ``git-sha1:<hex>``."""
