@@ -161,6 +161,95 @@ def test_no_expression_is_pasted_into_a_script() -> None:
     assert [(w, s["run"]) for w, s in all_steps() if "run" in s and "${{" in s["run"]] == []
 
 
+def first_pipe(script: str) -> int | None:
+    """Where the first pipeline of a shell script starts: a ``|`` (or ``|&``) outside single
+    quotes and comments, not part of ``||`` nor of the ``>|`` redirection; None if none.
+    Conservative: a ``|`` in double quotes counts (``"$(a | b)"`` pipes), and so does one in a
+    ``case`` pattern."""
+    quote, i = "", 0
+    while i < len(script):
+        c = script[i]
+        if quote == "'":
+            quote = "" if c == "'" else quote
+        elif c == "\\":
+            i += 1  # the next character is escaped
+        elif c == "'" and not quote:
+            quote = "'"
+        elif c == '"':
+            quote = "" if quote else '"'
+        elif c == "#" and not quote and (i == 0 or script[i - 1] in " \t\n;&|("):
+            i = script.find("\n", i)
+            if i < 0:
+                return None
+        elif c == "|" and script[i + 1 : i + 2] == "|":
+            i += 1
+        elif c == "|" and script[i - 1 : i] != ">":
+            return i
+        i += 1
+    return None
+
+
+@pytest.mark.parametrize(
+    ("script", "pipes"),
+    [
+        ('llm-serving smoke "$STACK" --outputs outputs.json | tee -a "$GITHUB_STEP_SUMMARY"', True),
+        ("list=$(find . | sort)", True),
+        ('echo "n=$(a | wc -l)"', True),
+        ("make test 2>&1 |& tee log", True),
+        ("a || b", False),
+        ("sed -E 's|^x|y|' f > g", False),
+        ("# a | b\necho ok", False),
+        ("echo ok >| file", False),
+        ('echo "it\'s" \\| b', False),
+    ],
+)
+def test_first_pipe_finds_pipelines_and_nothing_else(script: str, pipes: bool) -> None:
+    assert (first_pipe(script) is not None) == pipes
+
+
+def _pipefail(shell: str | None, script: str, pipe: int) -> bool:
+    """Whether a pipe at ``pipe`` runs with pipefail. ``shell: bash`` runs ``bash --noprofile
+    --norc -eo pipefail {0}``; no shell at all runs ``bash -e {0}``, without it (docs/cicd.md,
+    "Shell steps")."""
+    if shell == "bash" or (shell is not None and shell.split()[0] == "bash" and "pipefail" in shell):
+        return True
+    set_pipefail = re.search(r"^\s*set\s+(-[a-zA-Z]*\s+)*-[a-zA-Z]*o\s+pipefail\b", script, re.MULTILINE)
+    return set_pipefail is not None and set_pipefail.start() < pipe
+
+
+def test_every_step_that_pipes_runs_with_pipefail() -> None:
+    """Without pipefail a pipeline's status is its last command's: `smoke | tee` succeeds
+    whatever the smoke test says, and no rollback follows."""
+    unsafe, piped = [], 0
+    for path in WORKFLOWS:
+        workflow_shell = load(path).get("defaults", {}).get("run", {}).get("shell")
+        for name, job in jobs(path).items():
+            job_shell = job.get("defaults", {}).get("run", {}).get("shell", workflow_shell)
+            for s in steps(job):
+                pipe = first_pipe(s.get("run", ""))
+                if pipe is not None:
+                    piped += 1
+                    if not _pipefail(s.get("shell", job_shell), s["run"], pipe):
+                        unsafe.append(f"{path.name}:{name}:{s.get('name', s.get('id', s['run'][:40]))}")
+    for path in ACTIONS:  # a composite action's run steps must each name their shell
+        for s in load(path)["runs"]["steps"]:
+            pipe = first_pipe(s.get("run", ""))
+            if pipe is not None and not _pipefail(s.get("shell"), s["run"], pipe):
+                unsafe.append(f"{path.parent.name}:{s.get('name', '')}")
+    assert piped >= 3  # the smoke test's tee and the two stack lists
+    assert unsafe == []
+
+
+def test_pipefail_is_judged_from_the_step_job_and_workflow_shells() -> None:
+    assert not _pipefail(None, "a | b", 2)
+    assert not _pipefail("sh", "a | b", 2)
+    assert not _pipefail("bash -e {0}", "a | b", 2)
+    assert _pipefail("bash", "a | b", 2)
+    assert _pipefail("bash --noprofile --norc -eo pipefail {0}", "a | b", 2)
+    assert _pipefail(None, "set -euo pipefail\na | b", 20)
+    assert not _pipefail(None, "a | b\nset -o pipefail", 2)
+
+
 def test_aws_only_through_oidc_never_long_lived_keys() -> None:
     text = "\n".join(p.read_text() for p in [*WORKFLOWS, *ACTIONS])
     for forbidden in ("aws-access-key-id", "aws-secret-access-key", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
