@@ -29,10 +29,11 @@ already has to read the resources. The drift check runs ``pulumi preview --refre
 preview role: reads only.
 
 What no policy can scope here: the deploy role creates IAM roles and passes them to EC2
-(the GPU instances' role) and to VPC Flow Logs; ``iam:PassedToService`` limits where they go,
-and a Deny keeps the CI roles and the bootstrap's own key and bucket out of reach, but the
-roles it creates could be given any policy. A permissions boundary on the program's roles
-would close that (docs/cicd.md, "Least privilege").
+(the GPU instances' role), to VPC Flow Logs and to CodeBuild (the weights staging project's
+role); ``iam:PassedToService`` limits where they go, and a Deny keeps the CI roles and the
+bootstrap's own key and bucket out of reach, but the roles it creates could be given any
+policy. A permissions boundary on the program's roles would close that (docs/cicd.md,
+"Least privilege").
 """
 
 from __future__ import annotations
@@ -488,7 +489,7 @@ def statements(
                 "Resource": [f"arn:aws:s3:::{RESULTS_BUCKET}/{RESULTS_PREFIX}*"],
             },
             {
-                "Sid": "PassRolesToTheFleetAndFlowLogs",
+                "Sid": "PassRolesToTheFleetFlowLogsAndWeightsStaging",
                 "Effect": "Allow",
                 "Action": ["iam:PassRole"],
                 "Resource": [f"arn:aws:iam::{account}:role/*"],
