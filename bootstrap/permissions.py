@@ -18,11 +18,22 @@ or at least nothing else in the stack's region. Actions that AWS only authorizes
 ``"*"`` (the EC2, ELB and Auto Scaling ``Describe*`` calls, ``kms:CreateKey``,
 ``sts:GetCallerIdentity``) are limited to the region by ``aws:RequestedRegion`` instead.
 
+Besides ``pulumi up``, the deploy workflow runs two commands with the deploy role (tests
+check both lists against it): ``llm-serving rollout wait`` (``ROLLOUT_ACTIONS`` in
+infra/rollout.py: ``autoscaling:DescribeInstanceRefreshes``, in ``autoscaling:Describe*``)
+and ``llm-serving smoke`` (``SMOKE_ACTIONS`` in infra/smoke.py). For the smoke test it may
+also send to the models' request queues (not their dead-letter queues) and read objects
+under ``results/`` in the results bucket, nothing else of theirs; the rest the smoke test
+needs (DescribeAutoScalingGroups, DescribeAlarms, ListBucket on the results bucket) it
+already has to read the resources. The drift check runs ``pulumi preview --refresh`` with the
+preview role: reads only.
+
 What no policy can scope here: the deploy role creates IAM roles and passes them to EC2
-(the GPU instances' role) and to VPC Flow Logs; ``iam:PassedToService`` limits where they go,
-and a Deny keeps the CI roles and the bootstrap's own key and bucket out of reach, but the
-roles it creates could be given any policy. A permissions boundary on the program's roles
-would close that (docs/cicd.md, "Least privilege").
+(the GPU instances' role), to VPC Flow Logs and to CodeBuild (the weights staging project's
+role); ``iam:PassedToService`` limits where they go, and a Deny keeps the CI roles and the
+bootstrap's own key and bucket out of reach, but the roles it creates could be given any
+policy. A permissions boundary on the program's roles would close that (docs/cicd.md,
+"Least privilege").
 """
 
 from __future__ import annotations
@@ -46,10 +57,18 @@ class Service:
     """Actions AWS authorizes on ``*`` only: allowed in the stack's region."""
 
 
-BUCKETS = ("results-bucket-*", "weights-bucket-*", "models-access-logs-bucket-*")
+RESULTS_BUCKET = "results-bucket-*"
+BUCKETS = (RESULTS_BUCKET, "weights-bucket-*", "models-access-logs-bucket-*")
 """The program's buckets: Pulumi auto-names them ``<logical name>-<random>``, and these are
-their logical names (components/results_bucket.py, components/load_balancer.py). A test
-checks every bucket of the plans matches one."""
+their logical names (components/results_bucket.py, components/weights_bucket.py,
+components/load_balancer.py). A test checks every bucket of the plans matches one."""
+RESULTS_PREFIX = "results/"
+"""Where the results bucket holds results: ``results/<model>/<id>.json``
+(components/results_bucket.py, model_server.messages.result_key; a test keeps them equal)."""
+REQUEST_QUEUES = "*-queue-*"
+"""The models' request queues: Pulumi auto-names them ``<model>-queue-<random>``
+(components/request_queue.py); their dead-letter queues, ``<model>-dlq-<random>``, do not
+match. A test checks the plans' queues."""
 
 SERVICES: Mapping[str, Service] = {
     "ec2": Service(
@@ -458,7 +477,19 @@ def statements(
     if write:
         out += [
             {
-                "Sid": "PassRolesToTheFleetAndFlowLogs",
+                "Sid": "SmokeTestSendsRequests",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": [f"arn:aws:sqs:{region}:{account}:{REQUEST_QUEUES}"],
+            },
+            {
+                "Sid": "SmokeTestReadsResults",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{RESULTS_BUCKET}/{RESULTS_PREFIX}*"],
+            },
+            {
+                "Sid": "PassRolesToTheFleetFlowLogsAndWeightsStaging",
                 "Effect": "Allow",
                 "Action": ["iam:PassRole"],
                 "Resource": [f"arn:aws:iam::{account}:role/*"],

@@ -1,6 +1,8 @@
 """The ``llm-serving`` command: the offline plan, and deploys through the Automation API.
 
-Exit codes: 0 fine, 1 mandatory policy findings, 2 bad config or usage.
+Exit codes: 0 fine, 1 mandatory policy findings or a failed check or operation (drift found, a
+failed pulumi command, rollout, smoke test or staging), 2 bad config or usage, 3 the drift
+check itself failed (an error, not drift).
 """
 
 from __future__ import annotations

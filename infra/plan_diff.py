@@ -32,7 +32,9 @@ COMMENT_LIMIT = 65_536
 (REST API, "Create an issue comment": ``body`` is limited to 65536 characters)."""
 MARKER = "<!-- llm-serving plan {stack} -->"
 """First line of a stack's pull-request comment: the commenter updates the comment that
-starts with it instead of adding another."""
+starts with it instead of adding another. The commenter, .github/scripts/github_api.py,
+keeps its own copy of this and of ``COMMENT_LIMIT`` (standard library only: it cannot import
+this module); tests/ci/test_github_api.py keeps them equal."""
 DETAIL_LINES = 40
 """Lines of a unified diff shown per changed property before eliding the rest."""
 COMPUTED = "<computed>"

@@ -28,6 +28,10 @@ SUCCESSFUL = "Successful"
 ROLLED_BACK = "RollbackSuccessful"
 MAX_RECORDS = 100
 """DescribeInstanceRefreshes returns at most 100 refreshes per call (API reference)."""
+ROLLOUT_ACTIONS: Mapping[str, str] = {"autoscaling:DescribeInstanceRefreshes": "*"}
+"""Every IAM action ``wait_for_rollout`` needs, and what it acts on (``*``: AWS authorizes
+it on ``*`` only). The deploy workflow waits with the stack's deploy role, which must grant
+each (tests/bootstrap)."""
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,22 @@ ALARM_NAMES_PER_CALL = 100
 """DescribeAlarms accepts at most 100 alarm names (API reference)."""
 CAPACITY_POLL_SECONDS = 10.0
 
+SMOKE_ACTIONS: Mapping[str, str] = {
+    "sqs:SendMessage": "queue",
+    "s3:GetObject": "result",
+    "s3:ListBucket": "results-bucket",
+    "autoscaling:DescribeAutoScalingGroups": "*",
+    "cloudwatch:DescribeAlarms": "alarm",
+}
+"""Every IAM action ``run_smoke`` needs, and what it acts on: ``queue`` a model's request
+queue (``QueueClient.submit``), ``result`` its result object, ``results/<model>/<id>.json``
+in the results bucket (``QueueClient.get``), ``results-bucket`` the bucket itself (no call:
+without s3:ListBucket S3 answers 403, not 404, for a result not written yet), ``alarm`` a
+model's alarm, ``*`` nothing narrower (AWS authorizes it on ``*`` only). No KMS: the queues
+use SSE-SQS and the bucket SSE-S3. The deploy workflow runs the smoke test with the stack's
+deploy role, which must grant each (tests/bootstrap); tests/infra/test_smoke.py records the
+calls a smoke test makes and checks this list names them all."""
+
 
 @dataclass(frozen=True)
 class Check:

@@ -28,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 COMMENT_LIMIT = 65_536
-"""GitHub refuses a comment body longer than this (REST API, "Create an issue comment")."""
+"""GitHub refuses a comment body longer than this (REST API, "Create an issue comment").
+The same as infra/plan_diff.py's, which this script cannot import (a test keeps them equal)."""
+MARKER = "<!-- llm-serving plan {stack} -->"
+"""First line of a stack's comment, as infra/plan_diff.py writes it (a test keeps them equal)."""
 STACK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 """Pulumi stack names: letters, digits, '-', '_', '.'."""
 DRIFT_LABEL = "drift"
@@ -108,7 +111,7 @@ def comment(args: argparse.Namespace) -> int:
             print(f"pull request #{number} has moved on from {args.head_sha[:12]}: not commenting", file=sys.stderr)
             continue
         body = (folder / "comment.md").read_text()
-        marker = f"<!-- llm-serving plan {stack} -->"
+        marker = MARKER.format(stack=stack)
         if body.splitlines()[:1] != [marker]:
             raise SystemExit(f"{folder.name}: the comment does not start with {marker}")
         preview = root / f"preview-{stack}" / "preview.md"

@@ -218,7 +218,116 @@ def test_names_the_deploy_role_is_scoped_to_match_the_plan(stack: str, request: 
         assert group.input("namePrefix").startswith(f"llm-{stack}-")
     [dashboard] = project.of_type("aws:cloudwatch/dashboard:Dashboard")
     assert dashboard.input("dashboardName") == f"llm-serving-{stack}"
+    for queue in project.of_type("aws:sqs/queue:Queue"):
+        main = "redrivePolicy" in queue.inputs  # a dead-letter queue has none
+        assert fnmatch.fnmatch(queue.outputs["name"], permissions.REQUEST_QUEUES) == main, queue.name
     [codebuild] = permissions.SERVICES["codebuild"].resources
     [staging] = project.of_type("aws:codebuild/project:Project")
     arn = f"arn:aws:codebuild:us-east-1:123456789012:project/{staging.input('name')}"
     assert fnmatch.fnmatch(arn, codebuild.format(r="us-east-1", a="123456789012", s=stack))
+
+
+# ------------------------------------- what the deploy workflow runs besides `pulumi up`
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """IAM's wildcards: ``*`` any run of characters (``/`` and ``:`` included), ``?`` one."""
+    regex = ".*".join(".".join(map(re.escape, part.split("?"))) for part in pattern.split("*"))
+    return re.fullmatch(regex, value) is not None
+
+
+def _applies(statement: dict[str, Any], action: str, resource: str, region: str) -> bool:
+    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    # The one condition a call of the smoke test or the rollout wait meets: its region. Any
+    # other condition is taken as unmet.
+    region_only = {"StringEquals": {"aws:RequestedRegion": region}}
+    return (
+        any(_matches(a.lower(), action.lower()) for a in actions)
+        and any(_matches(r, resource) for r in resources)
+        and statement.get("Condition", region_only) == region_only
+    )
+
+
+def allowed(statements: list[dict[str, Any]], action: str, resource: str, region: str = "us-east-1") -> bool:
+    """IAM's verdict on one call, as far as these identity policies go: an Allow applies and
+    no Deny does."""
+    applies = [s for s in statements if _applies(s, action, resource, region)]
+    return any(s["Effect"] == "Allow" for s in applies) and not any(s["Effect"] == "Deny" for s in applies)
+
+
+def test_the_iam_evaluation_of_these_tests() -> None:
+    statements = [
+        {"Effect": "Allow", "Action": ["s3:Get*"], "Resource": ["arn:aws:s3:::b-*/results/*"]},
+        {"Effect": "Deny", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::b-x/results/secret"]},
+        {
+            "Effect": "Allow",
+            "Action": ["autoscaling:Describe*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}},
+        },
+        {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": ["*"], "Condition": {"Bool": {"x": "true"}}},
+    ]
+    assert allowed(statements, "s3:GetObject", "arn:aws:s3:::b-1/results/chat/1.json")
+    assert not allowed(statements, "s3:GetObject", "arn:aws:s3:::b-1/other/1.json")
+    assert not allowed(statements, "s3:GetObject", "arn:aws:s3:::b-x/results/secret")
+    assert not allowed(statements, "s3:PutObject", "arn:aws:s3:::b-1/results/chat/1.json")
+    assert allowed(statements, "autoscaling:DescribeInstanceRefreshes", "*")
+    assert not allowed(statements, "autoscaling:DescribeInstanceRefreshes", "*", region="eu-west-1")
+    assert not allowed(statements, "sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:q")
+
+
+def targets(outputs: dict[str, Any], region: str, account: str) -> dict[str, list[str]]:
+    """The ARNs each kind of target of ``SMOKE_ACTIONS`` and ``ROLLOUT_ACTIONS`` takes in a
+    stack, from its outputs: what `smoke` and `rollout wait` are given."""
+    from model_server.messages import result_key
+
+    models: dict[str, Any] = outputs["models"]
+    bucket = outputs["resultsBucket"]
+    return {
+        "queue": [f"arn:aws:sqs:{region}:{account}:{m['queueUrl'].rsplit('/', 1)[1]}" for m in models.values()],
+        "result": [f"arn:aws:s3:::{bucket}/{result_key(name, 'smoke-20261201T100000-0123abcd')}" for name in models],
+        "results-bucket": [f"arn:aws:s3:::{bucket}"],
+        "alarm": [f"arn:aws:cloudwatch:{region}:{account}:alarm:{a}" for m in models.values() for a in m["alarmNames"]],
+        "*": ["*"],
+    }
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_deploy_role_may_run_the_smoke_test_and_wait_for_the_rollout(
+    stack: str, plan: Plan, request: pytest.FixtureRequest
+) -> None:
+    from infra.rollout import ROLLOUT_ACTIONS
+    from infra.smoke import SMOKE_ACTIONS
+
+    project: Plan = request.getfixturevalue(f"{stack}_plan")
+    arns = targets(project.outputs, "us-east-1", "123456789012")
+    assert all(arns.values()) and len(arns["alarm"]) > len(arns["queue"])
+    role = statements(plan, f"{stack}-deploy")
+    denied = sorted(
+        (action, arn)
+        for action, kind in {**SMOKE_ACTIONS, **ROLLOUT_ACTIONS}.items()
+        for arn in arns[kind]
+        if not allowed(role, action, arn)
+    )
+    assert denied == []
+
+
+def test_the_results_prefix_is_the_one_results_are_written_under() -> None:
+    from components.results_bucket import RESULTS_PREFIX
+    from model_server.messages import result_key
+
+    assert permissions.RESULTS_PREFIX == RESULTS_PREFIX
+    assert result_key("chat", "1").startswith(permissions.RESULTS_PREFIX)
+
+
+def test_the_smoke_test_reaches_no_further_than_it_needs(dev_plan: Plan, plan: Plan) -> None:
+    role = statements(plan, "dev-deploy")
+    dead_letters = dev_plan.outputs["models"]["chat"]["deadLetterQueueUrl"].rsplit("/", 1)[1]
+    assert not allowed(role, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:123456789012:{dead_letters}")
+    results, weights = dev_plan.outputs["resultsBucket"], dev_plan.outputs["weightsBucket"]
+    assert not allowed(role, "s3:GetObject", f"arn:aws:s3:::{results}/other/x.json")
+    assert not allowed(role, "s3:GetObject", f"arn:aws:s3:::{weights}/models/x/config.json")
+    assert not allowed(role, "s3:PutObject", f"arn:aws:s3:::{results}/results/chat/x.json")
+    preview = statements(plan, "dev-preview")
+    assert not allowed(preview, "sqs:SendMessage", targets(dev_plan.outputs, "us-east-1", "123456789012")["queue"][0])

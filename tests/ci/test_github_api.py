@@ -228,3 +228,13 @@ def test_last_good_prints_nothing_when_nothing_succeeded(
 ) -> None:
     github_api.main(["last-good", "--repo", REPO, "--environment", "dev", "--exclude-sha", HEAD])
     assert capsys.readouterr().out == ""
+
+
+def test_the_script_and_plan_diff_agree_on_the_comment_limit_and_the_stack_marker() -> None:
+    """The script stays standard-library only, so it keeps its own copies of what
+    infra/plan_diff.py writes the comment with: they must not drift apart."""
+    from infra import plan_diff
+
+    assert github_api.COMMENT_LIMIT == plan_diff.COMMENT_LIMIT
+    assert github_api.MARKER == plan_diff.MARKER
+    assert github_api.MARKER.format(stack="dev") == "<!-- llm-serving plan dev -->"

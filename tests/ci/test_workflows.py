@@ -161,6 +161,95 @@ def test_no_expression_is_pasted_into_a_script() -> None:
     assert [(w, s["run"]) for w, s in all_steps() if "run" in s and "${{" in s["run"]] == []
 
 
+def first_pipe(script: str) -> int | None:
+    """Where the first pipeline of a shell script starts: a ``|`` (or ``|&``) outside single
+    quotes and comments, not part of ``||`` nor of the ``>|`` redirection; None if none.
+    Conservative: a ``|`` in double quotes counts (``"$(a | b)"`` pipes), and so does one in a
+    ``case`` pattern."""
+    quote, i = "", 0
+    while i < len(script):
+        c = script[i]
+        if quote == "'":
+            quote = "" if c == "'" else quote
+        elif c == "\\":
+            i += 1  # the next character is escaped
+        elif c == "'" and not quote:
+            quote = "'"
+        elif c == '"':
+            quote = "" if quote else '"'
+        elif c == "#" and not quote and (i == 0 or script[i - 1] in " \t\n;&|("):
+            i = script.find("\n", i)
+            if i < 0:
+                return None
+        elif c == "|" and script[i + 1 : i + 2] == "|":
+            i += 1
+        elif c == "|" and script[i - 1 : i] != ">":
+            return i
+        i += 1
+    return None
+
+
+@pytest.mark.parametrize(
+    ("script", "pipes"),
+    [
+        ('llm-serving smoke "$STACK" --outputs outputs.json | tee -a "$GITHUB_STEP_SUMMARY"', True),
+        ("list=$(find . | sort)", True),
+        ('echo "n=$(a | wc -l)"', True),
+        ("make test 2>&1 |& tee log", True),
+        ("a || b", False),
+        ("sed -E 's|^x|y|' f > g", False),
+        ("# a | b\necho ok", False),
+        ("echo ok >| file", False),
+        ('echo "it\'s" \\| b', False),
+    ],
+)
+def test_first_pipe_finds_pipelines_and_nothing_else(script: str, pipes: bool) -> None:
+    assert (first_pipe(script) is not None) == pipes
+
+
+def _pipefail(shell: str | None, script: str, pipe: int) -> bool:
+    """Whether a pipe at ``pipe`` runs with pipefail. ``shell: bash`` runs ``bash --noprofile
+    --norc -eo pipefail {0}``; no shell at all runs ``bash -e {0}``, without it (docs/cicd.md,
+    "Shell steps")."""
+    if shell == "bash" or (shell is not None and shell.split()[0] == "bash" and "pipefail" in shell):
+        return True
+    set_pipefail = re.search(r"^\s*set\s+(-[a-zA-Z]*\s+)*-[a-zA-Z]*o\s+pipefail\b", script, re.MULTILINE)
+    return set_pipefail is not None and set_pipefail.start() < pipe
+
+
+def test_every_step_that_pipes_runs_with_pipefail() -> None:
+    """Without pipefail a pipeline's status is its last command's: `smoke | tee` succeeds
+    whatever the smoke test says, and no rollback follows."""
+    unsafe, piped = [], 0
+    for path in WORKFLOWS:
+        workflow_shell = load(path).get("defaults", {}).get("run", {}).get("shell")
+        for name, job in jobs(path).items():
+            job_shell = job.get("defaults", {}).get("run", {}).get("shell", workflow_shell)
+            for s in steps(job):
+                pipe = first_pipe(s.get("run", ""))
+                if pipe is not None:
+                    piped += 1
+                    if not _pipefail(s.get("shell", job_shell), s["run"], pipe):
+                        unsafe.append(f"{path.name}:{name}:{s.get('name', s.get('id', s['run'][:40]))}")
+    for path in ACTIONS:  # a composite action's run steps must each name their shell
+        for s in load(path)["runs"]["steps"]:
+            pipe = first_pipe(s.get("run", ""))
+            if pipe is not None and not _pipefail(s.get("shell"), s["run"], pipe):
+                unsafe.append(f"{path.parent.name}:{s.get('name', '')}")
+    assert piped >= 3  # the smoke test's tee and the two stack lists
+    assert unsafe == []
+
+
+def test_pipefail_is_judged_from_the_step_job_and_workflow_shells() -> None:
+    assert not _pipefail(None, "a | b", 2)
+    assert not _pipefail("sh", "a | b", 2)
+    assert not _pipefail("bash -e {0}", "a | b", 2)
+    assert _pipefail("bash", "a | b", 2)
+    assert _pipefail("bash --noprofile --norc -eo pipefail {0}", "a | b", 2)
+    assert _pipefail(None, "set -euo pipefail\na | b", 20)
+    assert not _pipefail(None, "a | b\nset -o pipefail", 2)
+
+
 def test_aws_only_through_oidc_never_long_lived_keys() -> None:
     text = "\n".join(p.read_text() for p in [*WORKFLOWS, *ACTIONS])
     for forbidden in ("aws-access-key-id", "aws-secret-access-key", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -193,14 +282,83 @@ def test_deploys_go_dev_then_prod_each_in_its_environment() -> None:
     assert "ROLLED BACK" in rollback["run"]
 
 
-def test_one_concurrency_group_per_stack_never_cancelling_a_deploy() -> None:
-    [deploy] = jobs(ROOT / ".github/workflows/deploy-stack.yml").values()
-    drift = jobs(ROOT / ".github/workflows/drift.yml")["drift"]
+DEPLOYS = re.compile(r"\b(?:pulumi|llm-serving) (?:up|destroy)\b")
+"""A command that changes a stack (and holds its state's lock while it runs)."""
+STATE_USERS = re.compile(r"\b(?:pulumi|llm-serving) (?:up|destroy|drift)\b")
+"""Commands that must never run at once on one stack: the deploys and the drift check."""
+
+
+def _concurrency(holder: dict[str, Any]) -> dict[str, Any] | None:
+    value = holder.get("concurrency")
+    return {"group": value} if isinstance(value, str) else value  # a bare group never cancels
+
+
+def concurrency_problems(documents: dict[str, dict[str, Any]]) -> tuple[list[str], int]:
+    """What is wrong with the concurrency guarding each job that deploys or checks drift, and
+    how many such jobs there are. Such a job must sit in the group ``pulumi-<its STACK>``
+    (the stack its steps act on, ``env.STACK``) with ``cancel-in-progress: false``, job or
+    workflow level; a workflow calling a deploying workflow must not cancel in progress."""
+    problems: list[str] = []
+    guarded = 0
+    deploying = set()
+    for file, document in documents.items():
+        for name, job in document["jobs"].items():
+            runs = " ".join(s.get("run", "") for s in steps(job))
+            if not STATE_USERS.search(runs):
+                continue
+            guarded += 1
+            deploying.update([file] if DEPLOYS.search(runs) else [])
+            where = f"{file}:{name}"
+            concurrency = _concurrency(job) or _concurrency(document)
+            if concurrency is None:
+                problems.append(f"{where}: no concurrency")
+                continue
+            stack = job.get("env", {}).get("STACK")
+            if stack is None or concurrency.get("group") != f"pulumi-{stack}":
+                problems.append(f"{where}: group {concurrency.get('group')!r} is not pulumi-<env.STACK> ({stack})")
+            if concurrency.get("cancel-in-progress", False) is not False:
+                problems.append(f"{where}: cancel-in-progress {concurrency['cancel-in-progress']!r}")
+    for file, document in documents.items():
+        for name, job in document["jobs"].items():
+            if str(job.get("uses", "")).removeprefix("./.github/workflows/") in deploying:
+                for holder, level in ((document, "workflow"), (job, "job")):
+                    concurrency = _concurrency(holder) or {}
+                    if concurrency.get("cancel-in-progress", False) is not False:
+                        problems.append(f"{file}:{name}: the {level} cancels a deploy in progress")
+    return problems, guarded
+
+
+def test_each_deploy_and_drift_check_holds_its_stacks_group_and_is_never_cancelled() -> None:
+    """A cancelled `pulumi up` leaves the state locked with pending operations, and a drift
+    check during a deploy reads a fleet half-changed: one group per stack, shared, never
+    cancelling what runs (docs/cicd.md, "Deploys")."""
+    documents = {p.name: load(p) for p in WORKFLOWS}
+    problems, guarded = concurrency_problems(documents)
+    assert problems == []
+    assert guarded == 2  # deploy-stack.yml's deploy, drift.yml's drift
+    [deploy] = documents["deploy-stack.yml"]["jobs"].values()
+    drift = documents["drift.yml"]["jobs"]["drift"]
     assert deploy["concurrency"] == {"group": "pulumi-${{ inputs.stack }}", "cancel-in-progress": False}
     assert drift["concurrency"] == {"group": "pulumi-${{ matrix.stack }}", "cancel-in-progress": False}
-    for path in WORKFLOWS:
-        if "pulumi up" in path.read_text() or "llm-serving up" in path.read_text():
-            assert load(path).get("concurrency", {}).get("cancel-in-progress") is not True
+
+
+@pytest.mark.parametrize(
+    ("file", "job", "change"),
+    [
+        ("deploy-stack.yml", "deploy", lambda d, j: j.pop("concurrency")),
+        ("deploy-stack.yml", "deploy", lambda d, j: j["concurrency"].update({"cancel-in-progress": True})),
+        ("deploy-stack.yml", "deploy", lambda d, j: j["concurrency"].update({"group": "pulumi"})),
+        ("deploy-stack.yml", "deploy", lambda d, j: j["concurrency"].update({"group": "pulumi-${{ github.ref }}"})),
+        ("drift.yml", "drift", lambda d, j: j.pop("concurrency")),
+        ("deploy.yml", "prod", lambda d, j: d.update({"concurrency": {"group": "x", "cancel-in-progress": True}})),
+        ("deploy.yml", "dev", lambda d, j: j.update({"concurrency": {"group": "x", "cancel-in-progress": True}})),
+    ],
+)
+def test_the_concurrency_check_fails_when_the_guard_goes(file: str, job: str, change: Any) -> None:
+    documents = {p.name: load(p) for p in WORKFLOWS}
+    change(documents[file], documents[file]["jobs"][job])
+    problems, _ = concurrency_problems(documents)
+    assert problems != []
 
 
 def test_previews_and_drift_use_the_read_only_environment_of_each_stack() -> None:

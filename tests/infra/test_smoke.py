@@ -14,13 +14,14 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
 
 # The worker harness and fakes of the worker's own tests (plain modules in that folder).
 sys.path.insert(0, str(Path(__file__).parents[1] / "model_server"))
 from fakes import AutoScalingStub, FakeEngine, FakeImds, tgi_error
 from worker_harness import FAKE_CREDENTIALS, MODEL, REGION, AwsStack, WorkerProcess
 
-from infra.smoke import run_smoke
+from infra.smoke import SMOKE_ACTIONS, run_smoke
 from infra.stack_outputs import StackOutputs
 
 ROOT = Path(__file__).parents[2]
@@ -149,6 +150,26 @@ def test_a_healthy_stack_passes_with_one_line_per_model(
     assert line.startswith("chat: ok | request: answered in ")
     assert f"capacity: {fleet[0]} 1/1, {fleet[1]} 1/1 healthy in service/desired" in line
     assert "alarms: none of 2 in ALARM" in line
+
+
+def test_smoke_actions_name_every_call_a_smoke_test_makes(
+    worker: AwsStack, fleet: list[str], alarms: list[str], aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SMOKE_ACTIONS is what the deploy role is checked against (tests/bootstrap): it must
+    name every AWS call a passing smoke test makes, as IAM actions."""
+    calls: set[str] = set()
+    make_api_call = BaseClient._make_api_call
+
+    def recording(client: Any, operation: str, params: Any) -> Any:
+        calls.add(f"{client.meta.service_model.service_name}:{operation}")
+        return make_api_call(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    report = run_smoke(StackOutputs(outputs(worker, fleet, alarms)), timeout_seconds=30)
+
+    assert report.ok, report.lines()
+    # s3:ListBucket is no call: S3 checks it when GetObject asks for a key not written yet.
+    assert calls == set(SMOKE_ACTIONS) - {"s3:ListBucket"}
 
 
 def test_a_model_answering_with_an_error_fails_with_the_engine_message(
