@@ -19,6 +19,10 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+# Light modules, for the defaults of their commands (their heavy imports wait for a run).
+from infra import rollout
+from infra import smoke as smoke_defaults
+
 if TYPE_CHECKING:  # the plan imports pulumi: only load it for the commands that need it
     from infra.plan import Plan
 
@@ -344,7 +348,7 @@ def rollout_wait(
     stack: StackArg,
     outputs_file: OutputsOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait at most.")] = 3600.0,
-    poll: Annotated[float, typer.Option("--poll", help="Seconds between polls.")] = 30.0,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between polls.")] = rollout.POLL_SECONDS,
     since: Annotated[
         str | None,
         typer.Option("--since", help="Only refreshes started at or after this time (ISO 8601): the deploy's start."),
@@ -395,10 +399,10 @@ def smoke(
     outputs_file: OutputsOpt = None,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for each model's answer (a fleet at zero must start).")
-    ] = 900.0,
+    ] = smoke_defaults.ANSWER_TIMEOUT_SECONDS,
     capacity_wait: Annotated[
         float, typer.Option("--capacity-wait", help="Seconds to wait for fleets to reach their desired capacity.")
-    ] = 300.0,
+    ] = smoke_defaults.CAPACITY_WAIT_SECONDS,
     project_dir: ProjectDirOpt = None,
 ) -> None:
     """Smoke-test a deployed stack: one request per model through its queue, fleets at their

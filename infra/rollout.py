@@ -26,6 +26,8 @@ from components import _events
 RUNNING = _events.REFRESH_RUNNING
 SUCCESSFUL = "Successful"
 ROLLED_BACK = "RollbackSuccessful"
+POLL_SECONDS = 30.0
+"""Between two looks at the refreshes: they move in minutes (instance warm-up, checkpoints)."""
 MAX_RECORDS = 100
 """DescribeInstanceRefreshes returns at most 100 refreshes per call (API reference)."""
 ROLLOUT_ACTIONS: Mapping[str, str] = {"autoscaling:DescribeInstanceRefreshes": "*"}
@@ -113,7 +115,7 @@ def wait_for_rollout(
     groups: Sequence[str],
     *,
     timeout_seconds: float,
-    poll_seconds: float = 30.0,
+    poll_seconds: float = POLL_SECONDS,
     since: datetime | None = None,
     report: Callable[[GroupRollout], None] = lambda _g: None,
     clock: Callable[[], float] = time.monotonic,

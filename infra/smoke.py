@@ -22,14 +22,16 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from botocore.config import Config
+from typing import TYPE_CHECKING, Any, Literal
 
 from infra.stack_outputs import StackOutputs
-from model_server.client import QueueClient, ResultsTimeout, chat
-from model_server.messages import Result, ResultStatus
-from model_server.queue_url import session_for
+
+if TYPE_CHECKING:
+    from model_server.client import QueueClient
+    from model_server.messages import Result
+
+# The client, its messages and botocore are imported where a smoke test runs, not with this
+# module: the CLI reads this module's defaults for every command, `plan` included.
 
 Status = Literal["ok", "failed", "skipped"]
 
@@ -39,6 +41,11 @@ MAX_TOKENS = 16
 ALARM_NAMES_PER_CALL = 100
 """DescribeAlarms accepts at most 100 alarm names (API reference)."""
 CAPACITY_POLL_SECONDS = 10.0
+ANSWER_TIMEOUT_SECONDS = 900.0
+"""How long each model's answer is waited for: a fleet at zero must first start an instance
+(about 6 to 11 minutes from a scale-out to a healthy target: benchmarks/cold_start.md)."""
+CAPACITY_WAIT_SECONDS = 300.0
+"""How long the fleets get to reach their desired capacity after the deploy's rollout."""
 
 SMOKE_ACTIONS: Mapping[str, str] = {
     "sqs:SendMessage": "queue",
@@ -110,6 +117,8 @@ def _answer(result: Result) -> str:
 
 
 def _judge(result: Result, seconds: float) -> Check:
+    from model_server.messages import ResultStatus
+
     if result.status is ResultStatus.FAILED and result.error is not None:
         status = f", engine HTTP {result.error.engine_status}" if result.error.engine_status else ""
         return Check(
@@ -128,6 +137,8 @@ def _request_checks(
     outputs: StackOutputs, models: Sequence[str], timeout_seconds: float, prompt: str
 ) -> dict[str, Check]:
     """Send one request per model at once, then wait for all of them on one deadline."""
+    from model_server.client import QueueClient, ResultsTimeout, chat
+
     bucket = outputs.results_bucket
     checks: dict[str, Check] = {}
     sent: dict[str, tuple[QueueClient, str, float]] = {}
@@ -244,13 +255,17 @@ def _alarm_check(cloudwatch: Any, names: Sequence[str]) -> Check:
 def run_smoke(
     outputs: StackOutputs,
     *,
-    timeout_seconds: float = 900.0,
-    capacity_wait_seconds: float = 300.0,
+    timeout_seconds: float = ANSWER_TIMEOUT_SECONDS,
+    capacity_wait_seconds: float = CAPACITY_WAIT_SECONDS,
     prompt: str = PROMPT,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SmokeReport:
     """Every check of every model in ``outputs``; AWS access is boto3's usual chain
     (``AWS_ENDPOINT_URL`` points it at an emulator)."""
+    from botocore.config import Config
+
+    from model_server.queue_url import session_for
+
     models = outputs.models()
     if not models:
         return SmokeReport([])
