@@ -202,19 +202,41 @@ def unused_revisions(found: Mapping[str, RevisionPrefix], config: StackConfig) -
 
 
 def delete_revision(s3: Any, bucket: str, revision: RevisionPrefix) -> None:
-    """Delete the marker first, so a prefix half deleted is never taken for a complete one."""
+    """Delete the marker alone and confirm it is gone, then the rest: a prefix half deleted is
+    never taken for a complete one. DeleteObjects promises no order within a request and
+    answers each key on its own (docs/reference.md#s3-and-sns), so the marker is not in one."""
     marker = revision.prefix + layout.MARKER
-    keys = sorted(revision.keys, key=lambda k: k != marker)
+    if marker in revision.keys:
+        s3.delete_object(Bucket=bucket, Key=marker)
+        if _exists(s3, bucket, marker):
+            raise WeightsError(
+                f"s3://{bucket}/{marker} is still there after DeleteObject: nothing else of the prefix was "
+                "deleted; rerun to finish"
+            )
+    keys = sorted(k for k in revision.keys if k != marker)
     for start in range(0, len(keys), DELETE_BATCH):
         batch = keys[start : start + DELETE_BATCH]
         answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
         errors = answer.get("Errors", [])
         if errors:
             first = errors[0]
+            why = f"{first.get('Code')} {first.get('Message', '')}".rstrip()
             raise WeightsError(
-                f"S3 refused to delete {len(errors)} objects of s3://{bucket}/{revision.prefix} "
-                f"({first.get('Key')}: {first.get('Code')} {first.get('Message', '')}); rerun to finish"
+                f"S3 refused to delete {len(errors)} objects of s3://{bucket}/{revision.prefix}, e.g. "
+                f"{first.get('Key')}: {why}; rerun to finish"
             )
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
 
 
 def monthly_usd(size_bytes: int) -> float:

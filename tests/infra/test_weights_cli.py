@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
@@ -292,19 +293,68 @@ def test_prune_lists_unused_revisions_and_deletes_only_with_yes(
     assert keys(s3, bucket) == {used + "a.safetensors", used + layout.MARKER, draft + "a.bin", "README.txt"}
 
 
-def test_prune_deletes_the_marker_first() -> None:
-    calls: list[list[str]] = []
+class RecordingS3:
+    """S3 that records each delete and answers DeleteObjects with ``errors``."""
 
-    class S3:
-        def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
-            calls.append([o["Key"] for o in Delete["Objects"]])
+    def __init__(self, errors: list[dict[str, str]] | None = None, marker_stays: bool = False) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self.errors = errors or []
+        self.marker_stays = marker_stays
+
+    def delete_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        self.calls.append(("delete_object", [Key]))
+        return {}
+
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        self.calls.append(("head_object", [Key]))
+        if self.marker_stays:
             return {}
+        raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
 
-    prefix = "acme/m/" + "a" * 40 + "/"
-    keys_ = [prefix + f"{i:04d}.bin" for i in range(1500)] + [prefix + layout.MARKER]
-    weights.delete_revision(S3(), "b", weights.RevisionPrefix(prefix, keys_, 0, True))
-    assert calls[0][0] == prefix + layout.MARKER
-    assert [len(c) for c in calls] == [1000, 501]
+    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("delete_objects", [o["Key"] for o in Delete["Objects"]]))
+        return {"Errors": self.errors}
+
+
+PRUNED = "acme/m/" + "a" * 40 + "/"
+
+
+def pruned_revision(files: int = 1500, marker: bool = True) -> weights.RevisionPrefix:
+    keys_ = [PRUNED + f"{i:04d}.bin" for i in range(files)] + ([PRUNED + layout.MARKER] if marker else [])
+    return weights.RevisionPrefix(PRUNED, keys_, 0, marker)
+
+
+def test_prune_deletes_the_marker_alone_and_confirms_it_before_the_rest() -> None:
+    s3 = RecordingS3()
+    weights.delete_revision(s3, "b", pruned_revision())
+    marker = PRUNED + layout.MARKER
+    assert s3.calls[:2] == [("delete_object", [marker]), ("head_object", [marker])]
+    batches = [keys_ for call, keys_ in s3.calls[2:] if call == "delete_objects"]
+    assert [len(b) for b in batches] == [1000, 500]
+    assert marker not in {k for b in batches for k in b}
+
+
+def test_prune_deletes_nothing_more_while_the_marker_is_still_there() -> None:
+    s3 = RecordingS3(marker_stays=True)
+    with pytest.raises(weights.WeightsError, match=r"llm-serving-complete.json is still there after DeleteObject"):
+        weights.delete_revision(s3, "b", pruned_revision())
+    assert [call for call, _ in s3.calls] == ["delete_object", "head_object"]
+
+
+def test_an_unmarked_prefix_is_deleted_in_batches() -> None:
+    s3 = RecordingS3()
+    weights.delete_revision(s3, "b", pruned_revision(files=3, marker=False))
+    assert s3.calls == [("delete_objects", [PRUNED + f"{i:04d}.bin" for i in range(3)])]
+
+
+def test_a_key_deleteobjects_refuses_is_a_failure_naming_it() -> None:
+    s3 = RecordingS3(errors=[{"Key": PRUNED + "0001.bin", "Code": "AccessDenied", "Message": "Access Denied"}])
+    with pytest.raises(weights.WeightsError) as raised:
+        weights.delete_revision(s3, "b", pruned_revision(files=2))
+    assert str(raised.value) == (
+        f"S3 refused to delete 1 objects of s3://b/{PRUNED}, e.g. {PRUNED}0001.bin: AccessDenied Access Denied; "
+        "rerun to finish"
+    )
 
 
 def test_revision_prefix_is_the_path_up_to_the_commit() -> None:
