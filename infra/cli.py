@@ -500,6 +500,11 @@ def weights_stage(
         if not ok:
             raise typer.Exit(EXIT_FINDINGS)
         return
+    if bucket is not None:
+        raise _fail(
+            f"--bucket does not go with --in-aws: the staging task's role may write only the weights bucket of "
+            f"{stack}; drop --bucket, or stage into {bucket} without --in-aws"
+        )
     outputs = _outputs(stack, outputs_file, project_dir)
     project = outputs.values.get("weightsStagingProject")
     if not isinstance(project, str) or not project:
@@ -509,7 +514,7 @@ def weights_stage(
     codebuild, logs = _aws_client("codebuild", region), _aws_client("logs", region)
     failed = []
     for target in targets:
-        status = weights.stage_in_aws(codebuild, logs, project, target, lines, bucket=bucket)
+        status = weights.stage_in_aws(codebuild, logs, project, target, lines)
         if status != "SUCCEEDED":
             failed.append(f"{target.name} ({status})")
     if failed:

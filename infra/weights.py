@@ -124,18 +124,17 @@ def stage_in_aws(
     project: str,
     target: StageTarget,
     out: Callable[[str], None],
-    bucket: str | None = None,
     poll_seconds: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """Start a build of ``project`` for ``target``, print its log as it comes, and return the
-    build's final status (``SUCCEEDED``, ``FAILED``, ``FAULT``, ``TIMED_OUT``, ``STOPPED``)."""
+    build's final status (``SUCCEEDED``, ``FAILED``, ``FAULT``, ``TIMED_OUT``, ``STOPPED``).
+
+    The build writes the project's bucket (its ``WEIGHTS_BUCKET``), the only one its role may write."""
     variables = [
         {"name": "MODEL_ID", "value": target.model_id, "type": "PLAINTEXT"},
         {"name": "REVISION", "value": target.revision, "type": "PLAINTEXT"},
     ]
-    if bucket is not None:
-        variables.append({"name": "WEIGHTS_BUCKET", "value": bucket, "type": "PLAINTEXT"})
     build = codebuild.start_build(projectName=project, environmentVariablesOverride=variables)["build"]
     build_id = build["id"]
     out(

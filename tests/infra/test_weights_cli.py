@@ -212,7 +212,7 @@ def stubbed_clients(builds: list[dict[str, Any]], events: list[list[str]]) -> tu
 LOGS = {"groupName": "/llm-serving/x", "streamName": "s1"}
 
 
-def invoke_in_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, codebuild: Any, logs: Any) -> Any:
+def invoke_in_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, codebuild: Any, logs: Any, *extra: str) -> Any:
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({"weightsBucket": "b", "weightsStagingProject": PROJECT}))
     monkeypatch.setattr(cli, "_aws_client", lambda service, region: {"codebuild": codebuild, "logs": logs}[service])
@@ -226,6 +226,7 @@ def invoke_in_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, codebuild: An
         str(outputs),
         "--project-dir",
         str(project_dir(tmp_path)),
+        *extra,
     ]
     return CliRunner().invoke(cli.app, args)
 
@@ -262,6 +263,18 @@ def test_in_aws_a_failed_build_exits_1(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert result.exit_code == 1
     assert "error: acme/x is gated and HF_TOKEN is not set: ..." in result.output
     assert "staging failed in AWS for chat (FAILED): the build log above says why" in result.output
+
+
+def test_in_aws_refuses_another_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    codebuild, logs, build_stub, _ = stubbed_clients(builds=[], events=[])
+    result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs, "--bucket", "elsewhere")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: --bucket does not go with --in-aws: the staging task's role may write only the weights bucket of "
+        "test; drop --bucket, or stage into elsewhere without --in-aws"
+    ]
+    with pytest.raises(AssertionError):
+        build_stub.assert_no_pending_responses()  # StartBuild was never called
 
 
 # ----------------------------------------------------------------------------- prune
