@@ -22,6 +22,13 @@ from model_server.weights import layout
 S3_STANDARD_USD_PER_GB_MONTH = 0.023
 """S3 Standard storage, first 50 TB a month, US East (N. Virginia) (docs/reference.md#s3-and-sns)."""
 BUILD_POLL_SECONDS = 5.0
+LOG_QUIET_READS = 2
+"""Once the build is complete its log is read until this many reads in a row, a poll apart,
+bring nothing new: the last lines can reach CloudWatch Logs after the build reports complete,
+and GetLogEvents can answer empty while events are on their way (docs/reference.md#codebuild)."""
+LOG_TAIL_SECONDS = 30.0
+"""The most the command waits for that tail: the build's status is known by then, and a log
+still growing is left for CloudWatch Logs (a bound, not a measured delay)."""
 DELETE_BATCH = 1000
 """DeleteObjects takes at most 1,000 keys per request (docs/reference.md#s3-and-sns)."""
 _COMMIT_SEGMENT = re.compile(r"^[0-9a-f]{40}$")
@@ -98,10 +105,12 @@ class _LogCursor:
     token: str | None = None
 
 
-def _print_new_events(logs: Any, cursor: _LogCursor, out: Callable[[str], None]) -> None:
-    """Print the build log's events since the last call (none until CodeBuild made the stream)."""
+def _print_new_events(logs: Any, cursor: _LogCursor, out: Callable[[str], None]) -> int:
+    """Print the build log's events since the last call (none until CodeBuild made the stream);
+    return how many."""
+    printed = 0
     if cursor.group is None or cursor.stream is None:
-        return
+        return printed
     while True:
         request: dict[str, Any] = {"logGroupName": cursor.group, "logStreamName": cursor.stream, "startFromHead": True}
         if cursor.token is not None:
@@ -109,13 +118,34 @@ def _print_new_events(logs: Any, cursor: _LogCursor, out: Callable[[str], None])
         try:
             page = logs.get_log_events(**request)
         except logs.exceptions.ResourceNotFoundException:
-            return  # the stream appears once the build's container starts
+            return printed  # the stream appears once the build's container starts
         for event in page.get("events", []):
             out(str(event.get("message", "")).rstrip("\n"))
+            printed += 1
         token = page.get("nextForwardToken")
         if token is None or token == cursor.token:
-            return  # GetLogEvents returns the token it was given when there is nothing newer
+            return printed  # GetLogEvents returns the token it was given when there is nothing newer
         cursor.token = token
+
+
+def _print_log_tail(
+    logs: Any,
+    cursor: _LogCursor,
+    out: Callable[[str], None],
+    quiet: int,
+    poll: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> bool:
+    """After the build completed: read its log until ``LOG_QUIET_READS`` reads in a row (``quiet``
+    done already) bring nothing, for at most ``LOG_TAIL_SECONDS``. True when the log went quiet."""
+    deadline = clock() + LOG_TAIL_SECONDS
+    while quiet < LOG_QUIET_READS:
+        if clock() >= deadline:
+            return False
+        sleep(poll)
+        quiet = 0 if _print_new_events(logs, cursor, out) else quiet + 1
+    return True
 
 
 def stage_in_aws(
@@ -126,6 +156,7 @@ def stage_in_aws(
     out: Callable[[str], None],
     poll_seconds: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> str:
     """Start a build of ``project`` for ``target``, print its log as it comes, and return the
     build's final status (``SUCCEEDED``, ``FAILED``, ``FAULT``, ``TIMED_OUT``, ``STOPPED``).
@@ -141,19 +172,21 @@ def stage_in_aws(
         f"{target.name}: started build {build_id} of {project} "
         f"(stop it with `aws codebuild stop-build --id {build_id}`)"
     )
+    poll = BUILD_POLL_SECONDS if poll_seconds is None else poll_seconds
     cursor = _LogCursor()
     while True:
         [build] = codebuild.batch_get_builds(ids=[build_id])["builds"]
         log_location = build.get("logs", {})
         cursor.group = log_location.get("groupName", cursor.group)
         cursor.stream = log_location.get("streamName", cursor.stream)
-        _print_new_events(logs, cursor, out)
+        printed = _print_new_events(logs, cursor, out)
         if build.get("buildComplete"):
-            _print_new_events(logs, cursor, out)  # what arrived between the two calls
+            if not _print_log_tail(logs, cursor, out, 0 if printed else 1, poll, sleep, clock):
+                out(f"{target.name}: the log may go on in CloudWatch Logs: {cursor.group} {cursor.stream}")
             status = str(build.get("buildStatus"))
             out(f"{target.name}: build {build_id} {status}")
             return status
-        sleep(BUILD_POLL_SECONDS if poll_seconds is None else poll_seconds)
+        sleep(poll)
 
 
 # ----------------------------------------------------------------------------- prune

@@ -216,7 +216,7 @@ def invoke_in_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, codebuild: An
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({"weightsBucket": "b", "weightsStagingProject": PROJECT}))
     monkeypatch.setattr(cli, "_aws_client", lambda service, region: {"codebuild": codebuild, "logs": logs}[service])
-    monkeypatch.setattr(weights, "BUILD_POLL_SECONDS", 0.0)
+    monkeypatch.setattr(weights, "BUILD_POLL_SECONDS", 0.0)  # the log's tail is read at this pace too
     args = [
         "weights",
         "stage",
@@ -238,7 +238,7 @@ def test_in_aws_starts_a_build_streams_its_log_and_succeeds(monkeypatch: pytest.
             {"buildStatus": "IN_PROGRESS", "buildComplete": False, "logs": LOGS},
             {"buildStatus": "SUCCEEDED", "buildComplete": True, "logs": LOGS},
         ],
-        events=[["staging ...", "progress: 1.00 GB of 2.00 GB (50%)"], [], ["complete: ..."], [], []],
+        events=[["staging ...", "progress: 1.00 GB of 2.00 GB (50%)"], [], ["complete: ..."], [], [], []],
     )
     result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
     assert result.exit_code == 0, result.output
@@ -257,7 +257,7 @@ def test_in_aws_starts_a_build_streams_its_log_and_succeeds(monkeypatch: pytest.
 def test_in_aws_a_failed_build_exits_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     codebuild, logs, *_ = stubbed_clients(
         builds=[{"buildStatus": "FAILED", "buildComplete": True, "logs": LOGS}],
-        events=[["error: acme/x is gated and HF_TOKEN is not set: ..."], [], []],
+        events=[["error: acme/x is gated and HF_TOKEN is not set: ..."], [], [], []],
     )
     result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
     assert result.exit_code == 1
@@ -275,6 +275,73 @@ def test_in_aws_refuses_another_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path
     ]
     with pytest.raises(AssertionError):
         build_stub.assert_no_pending_responses()  # StartBuild was never called
+
+
+class LaggingLogs:
+    """CloudWatch Logs whose events become readable ``lag`` seconds after the build completes,
+    on a clock that only ``sleep`` moves."""
+
+    class exceptions:  # the shape of a boto3 client's ``exceptions``
+        ResourceNotFoundException = type("ResourceNotFoundException", (Exception,), {})
+
+    def __init__(self, lines: list[tuple[float, str]]) -> None:
+        self.lines = lines
+        self.now = 0.0
+        self.reads: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+    def get_log_events(self, **request: Any) -> dict[str, Any]:
+        self.reads.append(self.now)
+        start = int(request.get("nextToken", "f/0").removeprefix("f/"))
+        visible = [m for at, m in self.lines if at <= self.now]
+        return {
+            "events": [{"timestamp": 1, "message": m} for m in visible[start:]],
+            "nextForwardToken": f"f/{len(visible)}",
+        }
+
+
+def complete_build() -> Any:
+    codebuild = boto3.client("codebuild", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(codebuild)
+    build_id = f"{PROJECT}:1f2e3d4c"
+    stub.add_response("start_build", {"build": {"id": build_id}})
+    stub.add_response(
+        "batch_get_builds",
+        {"builds": [{"id": build_id, "buildStatus": "SUCCEEDED", "buildComplete": True, "logs": LOGS}]},
+    )
+    stub.activate()
+    return codebuild
+
+
+TARGET = weights.StageTarget("chat", MODEL_ID, COMMIT)
+
+
+def test_in_aws_reads_the_log_until_it_is_quiet_after_the_build_completes() -> None:
+    logs = LaggingLogs([(0.0, "copying ..."), (3.0, "complete: s3://b/...")])  # the last line lags 3 s
+    out: list[str] = []
+    status = weights.stage_in_aws(
+        complete_build(), logs, PROJECT, TARGET, out.append, sleep=logs.sleep, clock=logs.clock
+    )
+    assert status == "SUCCEEDED"
+    assert out[1:] == ["copying ...", "complete: s3://b/...", f"chat: build {PROJECT}:1f2e3d4c SUCCEEDED"]
+    # After the late line, two reads a poll apart brought nothing: then it stopped.
+    assert logs.reads[-2:] == [10.0, 15.0] and logs.now == 15.0
+
+
+def test_in_aws_stops_reading_a_log_that_never_goes_quiet() -> None:
+    logs = LaggingLogs([(t, f"line {t:g}") for t in range(0, 100)])
+    out: list[str] = []
+    weights.stage_in_aws(complete_build(), logs, PROJECT, TARGET, out.append, sleep=logs.sleep, clock=logs.clock)
+    assert logs.now == weights.LOG_TAIL_SECONDS
+    assert out[-2:] == [
+        "chat: the log may go on in CloudWatch Logs: /llm-serving/x s1",
+        f"chat: build {PROJECT}:1f2e3d4c SUCCEEDED",
+    ]
 
 
 # ----------------------------------------------------------------------------- prune
