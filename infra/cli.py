@@ -38,8 +38,10 @@ ProjectDirOpt = Annotated[
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    for line in message.splitlines():
-        err.print(f"[red]error:[/] {line}", markup=True)
+    from rich.markup import escape
+
+    for line in message.splitlines():  # escaped: keys and AWS's messages may hold [brackets]
+        err.print(f"[red]error:[/] {escape(line)}", markup=True)
     return typer.Exit(code)
 
 
@@ -514,7 +516,10 @@ def weights_stage(
     codebuild, logs = _aws_client("codebuild", region), _aws_client("logs", region)
     failed = []
     for target in targets:
-        status = weights.stage_in_aws(codebuild, logs, project, target, lines)
+        try:
+            status = weights.stage_in_aws(codebuild, logs, project, target, lines)
+        except weights.WeightsError as e:
+            raise _fail(f"{target.name}: {e}", EXIT_FINDINGS) from None
         if status != "SUCCEEDED":
             failed.append(f"{target.name} ({status})")
     if failed:
@@ -539,7 +544,10 @@ def weights_prune(
     config, region = _weights_config(stack, project_dir)
     name = _weights_bucket(stack, bucket, outputs_file, project_dir)
     s3 = _aws_client("s3", region)
-    found, outside = weights.bucket_revisions(s3, name)
+    try:
+        found, outside = weights.bucket_revisions(s3, name)
+    except weights.WeightsError as e:
+        raise _fail(str(e), EXIT_FINDINGS) from None
     unused = weights.unused_revisions(found, config)
     if outside:
         print(f"{len(outside)} objects outside <modelId>/<revision>/ prefixes are left alone (e.g. {outside[0]})")

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from infra.config import HUGGING_FACE_TOKEN_KEY, NAMESPACE, StackConfig, decode_value, parse_stack_config
 from infra.plan import read_stack_config
@@ -36,7 +39,52 @@ _FAILED_BUILD = ("FAILED", "FAULT", "TIMED_OUT", "STOPPED")
 
 
 class WeightsError(Exception):
-    """A usage problem: one line naming it and the fix."""
+    """A usage problem or a failed AWS call: one line naming it and the fix."""
+
+
+STAGING_RIGHTS = "the caller needs the weightsStagingStartPolicy output's rights"
+PRUNE_RIGHTS = "the caller needs s3:ListBucket, s3:GetObject and s3:DeleteObject on the weights bucket"
+_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+_BAD_CREDENTIALS = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+_MISSING = frozenset({"ResourceNotFoundException", "NoSuchBucket"})
+
+
+@contextmanager
+def _aws(action: str, denied: str, missing: str | None = None, then: str = "") -> Iterator[None]:
+    """Turn an AWS error of ``action`` into a WeightsError of one line: what failed and the fix
+    (``denied`` when access was denied, ``missing`` when the resource does not exist), then
+    ``then``."""
+    try:
+        yield
+    except NoCredentialsError:
+        raise WeightsError(
+            f"{action}: no AWS credentials: configure them (`aws configure`, AWS_PROFILE, or the CI role){then}"
+        ) from None
+    except ClientError as e:
+        details = e.response.get("Error", {})
+        code = str(details.get("Code", "unknown error"))
+        message = " ".join(str(details.get("Message", "")).split())
+        said = f"{code}: {message}" if message else code
+        if code in _DENIED:
+            raise WeightsError(f"{action} was denied ({said}): {denied}{then}") from None
+        if code in _BAD_CREDENTIALS:
+            raise WeightsError(
+                f"{action} failed ({said}): the AWS credentials are expired or wrong: renew them{then}"
+            ) from None
+        fix = missing if missing is not None and code in _MISSING else "fix what AWS names, then rerun"
+        raise WeightsError(f"{action} failed ({said}): {fix}{then}") from None
+    except BotoCoreError as e:
+        said = " ".join(str(e).split())
+        raise WeightsError(f"{action} failed ({said}): check the network and the region, then rerun{then}") from None
 
 
 @dataclass(frozen=True)
@@ -132,20 +180,21 @@ def _print_log_tail(
     logs: Any,
     cursor: _LogCursor,
     out: Callable[[str], None],
-    quiet: int,
     poll: float,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
 ) -> bool:
-    """After the build completed: read its log until ``LOG_QUIET_READS`` reads in a row (``quiet``
-    done already) bring nothing, for at most ``LOG_TAIL_SECONDS``. True when the log went quiet."""
+    """Once the build is complete: read its log until ``LOG_QUIET_READS`` reads in a row bring
+    nothing, for at most ``LOG_TAIL_SECONDS``. True when the log went quiet."""
     deadline = clock() + LOG_TAIL_SECONDS
-    while quiet < LOG_QUIET_READS:
+    quiet = 0
+    while True:
+        quiet = 0 if _print_new_events(logs, cursor, out) else quiet + 1
+        if quiet >= LOG_QUIET_READS:
+            return True
         if clock() >= deadline:
             return False
         sleep(poll)
-        quiet = 0 if _print_new_events(logs, cursor, out) else quiet + 1
-    return True
 
 
 def stage_in_aws(
@@ -166,30 +215,47 @@ def stage_in_aws(
         {"name": "MODEL_ID", "value": target.model_id, "type": "PLAINTEXT"},
         {"name": "REVISION", "value": target.revision, "type": "PLAINTEXT"},
     ]
-    build = codebuild.start_build(projectName=project, environmentVariablesOverride=variables)["build"]
+    with _aws(
+        f"codebuild:StartBuild of {project}",
+        STAGING_RIGHTS,
+        missing="the stack has no such staging project: deploy it, or pass its current outputs (--outputs)",
+    ):
+        build = codebuild.start_build(projectName=project, environmentVariablesOverride=variables)["build"]
     build_id = build["id"]
     out(
         f"{target.name}: started build {build_id} of {project} "
         f"(stop it with `aws codebuild stop-build --id {build_id}`)"
     )
+    running = f"; build {build_id} keeps running: watch it with `aws codebuild batch-get-builds --ids {build_id}`"
     poll = BUILD_POLL_SECONDS if poll_seconds is None else poll_seconds
     cursor = _LogCursor()
     while True:
-        [build] = codebuild.batch_get_builds(ids=[build_id])["builds"]
+        with _aws(f"codebuild:BatchGetBuilds of {build_id}", STAGING_RIGHTS, then=running):
+            [build] = codebuild.batch_get_builds(ids=[build_id])["builds"]
         log_location = build.get("logs", {})
         cursor.group = log_location.get("groupName", cursor.group)
         cursor.stream = log_location.get("streamName", cursor.stream)
-        printed = _print_new_events(logs, cursor, out)
-        if build.get("buildComplete"):
-            if not _print_log_tail(logs, cursor, out, 0 if printed else 1, poll, sleep, clock):
-                out(f"{target.name}: the log may go on in CloudWatch Logs: {cursor.group} {cursor.stream}")
-            status = str(build.get("buildStatus"))
-            out(f"{target.name}: build {build_id} {status}")
-            return status
-        sleep(poll)
+        reading = f"logs:GetLogEvents of {cursor.group} {cursor.stream}"
+        if not build.get("buildComplete"):
+            with _aws(reading, STAGING_RIGHTS, then=running):
+                _print_new_events(logs, cursor, out)
+            sleep(poll)
+            continue
+        status = str(build.get("buildStatus"))
+        try:
+            with _aws(reading, STAGING_RIGHTS):
+                if not _print_log_tail(logs, cursor, out, poll, sleep, clock):
+                    out(f"{target.name}: the log may go on in CloudWatch Logs: {cursor.group} {cursor.stream}")
+        except WeightsError as e:  # the status is known: report it all the same
+            out(f"{target.name}: the rest of the log is not shown: {e}")
+        out(f"{target.name}: build {build_id} {status}")
+        return status
 
 
 # ----------------------------------------------------------------------------- prune
+
+
+_NO_BUCKET = "no such bucket: check --bucket, or the stack's weightsBucket output"
 
 
 @dataclass
@@ -214,7 +280,9 @@ def bucket_revisions(s3: Any, bucket: str) -> tuple[dict[str, RevisionPrefix], l
     """Every revision prefix in the bucket with its objects, and the keys outside the layout."""
     found: dict[str, RevisionPrefix] = {}
     outside: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    with _aws(f"s3:ListBucket (ListObjectsV2) of s3://{bucket}", PRUNE_RIGHTS, missing=_NO_BUCKET):
+        pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket))
+    for page in pages:
         for item in page.get("Contents", []):
             key = item["Key"]
             prefix = revision_prefix(key)
@@ -239,8 +307,11 @@ def delete_revision(s3: Any, bucket: str, revision: RevisionPrefix) -> None:
     answers each key on its own (docs/reference.md#s3-and-sns), so the marker is not in one."""
     marker = revision.prefix + layout.MARKER
     if marker in revision.keys:
-        s3.delete_object(Bucket=bucket, Key=marker)
-        if _exists(s3, bucket, marker):
+        with _aws(f"s3:DeleteObject of s3://{bucket}/{marker}", PRUNE_RIGHTS):
+            s3.delete_object(Bucket=bucket, Key=marker)
+        with _aws(f"s3:GetObject (HeadObject) of s3://{bucket}/{marker}", PRUNE_RIGHTS):
+            still_there = _exists(s3, bucket, marker)
+        if still_there:
             raise WeightsError(
                 f"s3://{bucket}/{marker} is still there after DeleteObject: nothing else of the prefix was "
                 "deleted; rerun to finish"
@@ -248,7 +319,8 @@ def delete_revision(s3: Any, bucket: str, revision: RevisionPrefix) -> None:
     keys = sorted(k for k in revision.keys if k != marker)
     for start in range(0, len(keys), DELETE_BATCH):
         batch = keys[start : start + DELETE_BATCH]
-        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+        with _aws(f"s3:DeleteObject (DeleteObjects) in s3://{bucket}/{revision.prefix}", PRUNE_RIGHTS):
+            answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
         errors = answer.get("Errors", [])
         if errors:
             first = errors[0]
@@ -260,8 +332,6 @@ def delete_revision(s3: Any, bucket: str, revision: RevisionPrefix) -> None:
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:
-    from botocore.exceptions import ClientError
-
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as e:

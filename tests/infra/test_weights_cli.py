@@ -16,13 +16,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import yaml
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
@@ -344,6 +345,82 @@ def test_in_aws_stops_reading_a_log_that_never_goes_quiet() -> None:
     ]
 
 
+DENIED = "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: {}"
+BUILD = f"{PROJECT}:1f2e3d4c"
+WATCH = f"build {BUILD} keeps running: watch it with `aws codebuild batch-get-builds --ids {BUILD}`"
+
+
+def test_in_aws_a_denied_start_is_one_line_naming_the_rights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    codebuild, logs, build_stub, _ = stubbed_clients(builds=[], events=[])
+    build_stub.deactivate()
+    build_stub = Stubber(codebuild)
+    build_stub.add_client_error(
+        "start_build", "AccessDeniedException", DENIED.format("codebuild:StartBuild"), http_status_code=400
+    )
+    build_stub.activate()
+    result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"error: chat: codebuild:StartBuild of {PROJECT} was denied (AccessDeniedException: "
+        f"{DENIED.format('codebuild:StartBuild')}): the caller needs the weightsStagingStartPolicy output's rights"
+    ]
+
+
+def test_in_aws_without_credentials_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    class NoCredentials:
+        def start_build(self, **_: Any) -> dict[str, Any]:
+            raise NoCredentialsError()
+
+    result = invoke_in_aws(monkeypatch, tmp_path, NoCredentials(), None)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"error: chat: codebuild:StartBuild of {PROJECT}: no AWS credentials: configure them (`aws configure`, "
+        "AWS_PROFILE, or the CI role)"
+    ]
+
+
+def test_in_aws_a_log_denied_mid_build_says_the_build_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    codebuild, logs, _, logs_stub = stubbed_clients(
+        builds=[{"buildStatus": "IN_PROGRESS", "buildComplete": False, "logs": LOGS}], events=[]
+    )
+    logs_stub.deactivate()
+    logs_stub = Stubber(logs)
+    logs_stub.add_client_error("get_log_events", "AccessDeniedException", DENIED.format("logs:GetLogEvents"))
+    logs_stub.activate()
+    result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[1:] == [
+        f"error: chat: logs:GetLogEvents of /llm-serving/x s1 was denied (AccessDeniedException: "
+        f"{DENIED.format('logs:GetLogEvents')}): the caller needs the weightsStagingStartPolicy output's rights; "
+        + WATCH
+    ]
+
+
+def test_in_aws_a_failed_poll_says_the_build_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    codebuild, logs, build_stub, _ = stubbed_clients(builds=[], events=[])
+    build_stub.add_client_error("batch_get_builds", "ThrottlingException", "Rate exceeded")
+    result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[1:] == [
+        f"error: chat: codebuild:BatchGetBuilds of {BUILD} failed (ThrottlingException: Rate exceeded): fix what "
+        f"AWS names, then rerun; {WATCH}"
+    ]
+
+
+def test_in_aws_a_log_denied_after_the_build_still_reports_its_status() -> None:
+    logs = boto3.client("logs", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(logs)
+    stub.add_client_error("get_log_events", "AccessDeniedException", "no")
+    stub.activate()
+    out: list[str] = []
+    assert weights.stage_in_aws(complete_build(), logs, PROJECT, TARGET, out.append) == "SUCCEEDED"
+    assert out[1:] == [
+        "chat: the rest of the log is not shown: logs:GetLogEvents of /llm-serving/x s1 was denied "
+        "(AccessDeniedException: no): the caller needs the weightsStagingStartPolicy output's rights",
+        f"chat: build {BUILD} SUCCEEDED",
+    ]
+
+
 # ----------------------------------------------------------------------------- prune
 
 
@@ -441,3 +518,44 @@ def test_revision_prefix_is_the_path_up_to_the_commit() -> None:
     assert weights.revision_prefix("org/name/" + "a" * 40 + "/sub/f.json") == "org/name/" + "a" * 40 + "/"
     assert weights.revision_prefix("org/name/main/f.json") is None
     assert weights.revision_prefix("a" * 40 + "/f.json") is None  # a commit needs a model id before it
+
+
+def invoke_prune(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3: Any, *extra: str) -> Any:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"weightsBucket": "b", "models": {}}))
+    monkeypatch.setattr(cli, "_aws_client", lambda service, region: s3)
+    args = ["weights", "prune", "test", "--outputs", str(outputs), "--project-dir", str(project_dir(tmp_path))]
+    return CliRunner().invoke(cli.app, [*args, *extra])
+
+
+def stubbed_s3() -> tuple[Any, Stubber]:
+    s3 = boto3.client("s3", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    return s3, Stubber(s3)
+
+
+def test_prune_a_denied_listing_is_one_line_naming_the_rights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s3, stub = stubbed_s3()
+    stub.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", http_status_code=403)
+    stub.activate()
+    result = invoke_prune(monkeypatch, tmp_path, s3)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: s3:ListBucket (ListObjectsV2) of s3://b was denied (AccessDenied: Access Denied): the caller needs "
+        "s3:ListBucket, s3:GetObject and s3:DeleteObject on the weights bucket"
+    ]
+
+
+def test_prune_a_denied_delete_is_one_line_naming_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s3, stub = stubbed_s3()
+    marker = PRUNED + layout.MARKER
+    listed = [{"Key": marker, "Size": 10, "LastModified": datetime(2026, 1, 1, tzinfo=UTC)}]
+    stub.add_response("list_objects_v2", {"Contents": listed, "IsTruncated": False})
+    stub.add_client_error("delete_object", "AccessDenied", "Access Denied", http_status_code=403)
+    stub.activate()
+    result = invoke_prune(monkeypatch, tmp_path, s3, "--yes")
+    assert result.exit_code == 1
+    assert (  # stderr, which the runner may show before stdout
+        f"error: s3:DeleteObject of s3://b/{marker} was denied (AccessDenied: Access Denied): the caller needs "
+        "s3:ListBucket, s3:GetObject and s3:DeleteObject on the weights bucket"
+    ) in result.output.splitlines()
+    assert "deleted" not in result.output
