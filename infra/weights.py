@@ -1,5 +1,5 @@
 """``llm-serving weights``: stage the stack's models into its weights bucket, and prune the
-revisions no model of the stack file uses any more.
+revisions neither the stack file nor the deployed stack uses any more.
 
 Staging runs the stager (``model_server.weights.stage``) for each model: in this process,
 or, with ``--in-aws``, as a build of the stack's staging project (``WeightsStaging``) whose
@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ and GetLogEvents can answer empty while events are on their way (docs/reference.
 LOG_TAIL_SECONDS = 30.0
 """The most the command waits for that tail: the build's status is known by then, and a log
 still growing is left for CloudWatch Logs (a bound, not a measured delay)."""
+IN_PROGRESS_KEPT = timedelta(hours=24)
+"""Prune keeps an unmarked prefix written to within this long: it may be a stage still running,
+which writes a file every few minutes and whose build stops after 8 hours
+(``components/weights_staging.py``); a day leaves room for a slow local copy. An older
+unmarked prefix was abandoned, and goes."""
 DELETE_BATCH = 1000
 """DeleteObjects takes at most 1,000 keys per request (docs/reference.md#s3-and-sns)."""
 _COMMIT_SEGMENT = re.compile(r"^[0-9a-f]{40}$")
@@ -264,6 +270,8 @@ class RevisionPrefix:
     keys: list[str] = field(default_factory=list)
     size: int = 0
     complete: bool = False
+    newest: datetime | None = None
+    """When its newest object was written."""
 
 
 def revision_prefix(key: str) -> str | None:
@@ -293,12 +301,58 @@ def bucket_revisions(s3: Any, bucket: str) -> tuple[dict[str, RevisionPrefix], l
             entry.keys.append(key)
             entry.size += int(item["Size"])
             entry.complete = entry.complete or key == prefix + layout.MARKER
+            modified = item.get("LastModified")
+            if isinstance(modified, datetime) and (entry.newest is None or modified > entry.newest):
+                entry.newest = modified
     return found, outside
 
 
-def unused_revisions(found: Mapping[str, RevisionPrefix], config: StackConfig) -> list[RevisionPrefix]:
-    used = {layout.prefix(m.model_id, m.revision) for m in config.models.values()}
-    return [found[p] for p in sorted(found) if p not in used]
+def deployed_prefixes(models: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """The revision prefixes the deployed stack's models read: ``models.<name>.weights.uri`` of
+    the stack's outputs (``s3://<bucket>/<modelId>/<revision>/``, infra/program.py) for each
+    model whose weights come from S3."""
+    found = set()
+    for name, model in models.items():
+        weights = model.get("weights")
+        if not isinstance(weights, Mapping) or weights.get("source") != "s3":
+            continue
+        uri = weights.get("uri")
+        prefix = uri.removeprefix("s3://").partition("/")[2] if isinstance(uri, str) else ""
+        if not isinstance(uri, str) or not uri.startswith("s3://") or revision_prefix(prefix + "f") != prefix:
+            raise WeightsError(
+                f"the deployed outputs give model {name} weights.uri {uri!r}, not s3://<bucket>/<modelId>/<revision>/: "
+                "pass the outputs of `pulumi stack output --json` as they are"
+            )
+        found.add(prefix)
+    return found
+
+
+@dataclass
+class PrunePlan:
+    unused: list[RevisionPrefix]
+    """Named by neither the stack file nor the deployed stack, and not in progress: to delete."""
+    deployed: list[RevisionPrefix]
+    """Kept: the deployed stack reads them though the stack file names them no more (a revision
+    changed and staged, not yet deployed)."""
+    in_progress: list[RevisionPrefix]
+    """Kept: unmarked, and written to within ``IN_PROGRESS_KEPT``."""
+
+
+def plan_prune(
+    found: Mapping[str, RevisionPrefix], config: StackConfig, deployed: set[str], now: datetime
+) -> PrunePlan:
+    """What prune deletes and what it keeps, beyond what the stack file names."""
+    named = {layout.prefix(m.model_id, m.revision) for m in config.models.values()}
+    plan = PrunePlan([], [], [])
+    for prefix in sorted(set(found) - named):
+        revision = found[prefix]
+        if prefix in deployed:
+            plan.deployed.append(revision)
+        elif not revision.complete and revision.newest is not None and now - revision.newest < IN_PROGRESS_KEPT:
+            plan.in_progress.append(revision)
+        else:
+            plan.unused.append(revision)
+    return plan
 
 
 def delete_revision(s3: Any, bucket: str, revision: RevisionPrefix) -> None:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -429,25 +429,94 @@ def put(s3: Any, bucket: str, *keys: str) -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=b"x" * 1000)
 
 
+def deployed_outputs(tmp_path: Path, bucket: str, **uris: str) -> str:
+    """An outputs file as `pulumi stack output --json` writes it, naming the models' weights."""
+    outputs = tmp_path / "outputs.json"
+    models = {name: {"weights": {"source": "s3", "uri": uri}} for name, uri in uris.items()}
+    outputs.write_text(json.dumps({"weightsBucket": bucket, "models": models}))
+    return str(outputs)
+
+
 def test_prune_lists_unused_revisions_and_deletes_only_with_yes(
     env: dict[str, str], s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     used, unused = layout.prefix(MODEL_ID, COMMIT), "acme/retired/" + "f" * 40 + "/"
     draft = layout.prefix(MODEL_ID, OLD_COMMIT)  # from the Hub today, but named by the stack file: kept
+    # The stack file moved chat to COMMIT and it was staged, but the deployed stack still reads this one.
+    deployed = layout.prefix(MODEL_ID, "d" * 40)
+    staging = "acme/new/" + "e" * 40 + "/"  # no marker yet and just written: a stage in progress
     put(s3, bucket, used + "a.safetensors", used + layout.MARKER, draft + "a.bin", unused + "a.safetensors",
-        unused + layout.MARKER, "README.txt")  # fmt: skip
+        unused + layout.MARKER, "README.txt", deployed + "a.safetensors", deployed + layout.MARKER,
+        staging + "a.safetensors")  # fmt: skip
     project = str(project_dir(tmp_path))
-    listed = run(env, "prune", "test", "--bucket", bucket, "--project-dir", project)
+    outputs = deployed_outputs(tmp_path, bucket, chat=f"s3://{bucket}/{deployed}")
+    listed = run(env, "prune", "test", "--outputs", outputs, "--project-dir", project)
     assert listed.returncode == 0, listed.stderr
     assert f"unused: s3://{bucket}/{unused}  2 objects, 0.00 GB, complete" in listed.stdout
+    assert f"deployed, kept: s3://{bucket}/{deployed}  the deployed stack reads it" in listed.stdout
+    assert f"in progress, kept: s3://{bucket}/{staging}  no marker yet, last written 20" in listed.stdout
     assert "1 objects outside <modelId>/<revision>/ prefixes are left alone (e.g. README.txt)" in listed.stdout
     assert "llm-serving weights prune test --yes" in listed.stdout
     assert "rollout wait test" in listed.stdout
-    assert len(keys(s3, bucket)) == 6
+    assert len(keys(s3, bucket)) == 9
 
-    deleted = run(env, "prune", "test", "--bucket", bucket, "--project-dir", project, "--yes")
+    deleted = run(env, "prune", "test", "--outputs", outputs, "--project-dir", project, "--yes")
     assert deleted.returncode == 0, deleted.stderr
-    assert keys(s3, bucket) == {used + "a.safetensors", used + layout.MARKER, draft + "a.bin", "README.txt"}
+    kept = {used + "a.safetensors", used + layout.MARKER, draft + "a.bin", "README.txt", staging + "a.safetensors"}
+    assert keys(s3, bucket) == kept | {deployed + "a.safetensors", deployed + layout.MARKER}
+
+
+def test_prune_without_the_deployed_outputs_refuses_unless_told(
+    env: dict[str, str], s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    unused = "acme/retired/" + "f" * 40 + "/"
+    put(s3, bucket, unused + layout.MARKER)
+    project = str(project_dir(tmp_path))
+    missing = tmp_path / "missing.json"
+    refused = run(env, "prune", "test", "--bucket", bucket, "--outputs", str(missing), "--project-dir", project)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"error: prune keeps the revisions the deployed stack reads, and cannot read the outputs of test (cannot "
+        f"read {missing}: No such file or directory): pass --outputs FILE holding `pulumi stack output --json -s "
+        "test`, or run where the Pulumi CLI can read the stack; --ignore-deployed goes by Pulumi.test.yaml alone"
+    ]
+    listed = run(env, "prune", "test", "--bucket", bucket, "--ignore-deployed", "--project-dir", project)
+    assert listed.returncode == 0, listed.stderr
+    assert f"unused: s3://{bucket}/{unused}  1 objects" in listed.stdout
+
+
+def test_prune_keeps_a_recent_prefix_without_marker_and_deletes_an_old_one(tmp_path: Path) -> None:
+    config, _ = weights.load_config("test", project_dir(tmp_path))
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+    def revision(name: str, hours_ago: float, complete: bool) -> weights.RevisionPrefix:
+        prefix = f"acme/{name}/" + "a" * 40 + "/"
+        return weights.RevisionPrefix(prefix, [prefix + "x"], 1, complete, now - timedelta(hours=hours_ago))
+
+    found = {
+        r.prefix: r for r in [revision("fresh", 23, False), revision("stale", 25, False), revision("old", 1, True)]
+    }
+    plan = weights.plan_prune(found, config, set(), now)
+    assert [r.prefix for r in plan.in_progress] == ["acme/fresh/" + "a" * 40 + "/"]
+    assert [r.prefix for r in plan.unused] == ["acme/old/" + "a" * 40 + "/", "acme/stale/" + "a" * 40 + "/"]
+
+
+def test_the_deployed_prefixes_are_read_from_the_programs_outputs(prod_plan: Any) -> None:
+    assert weights.deployed_prefixes(prod_plan.outputs["models"]) == {
+        layout.prefix("meta-llama/Llama-3.1-8B-Instruct", "0e9e39f249a16976918f6564b8830bc894c89659"),
+        layout.prefix("Qwen/Qwen2.5-7B-Instruct", "a09a35458c702b33eeacc393d103063234e8bc28"),
+    }
+    hub = {"draft": {"weights": {"source": "hub", "uri": f"https://huggingface.co/{MODEL_ID}/tree/{COMMIT}"}}}
+    assert weights.deployed_prefixes(hub) == set()
+
+
+def test_a_deployed_weights_uri_out_of_shape_is_one_line() -> None:
+    with pytest.raises(weights.WeightsError) as raised:
+        weights.deployed_prefixes({"chat": {"weights": {"source": "s3", "uri": "s3://b/meta-llama/x/main/"}}})
+    assert str(raised.value) == (
+        "the deployed outputs give model chat weights.uri 's3://b/meta-llama/x/main/', not "
+        "s3://<bucket>/<modelId>/<revision>/: pass the outputs of `pulumi stack output --json` as they are"
+    )
 
 
 class RecordingS3:
