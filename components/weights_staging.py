@@ -116,7 +116,7 @@ class WeightsStaging(pulumi.ComponentResource):
     log_group_name: pulumi.Output[str]
     start_policy_json: pulumi.Output[str]
     """IAM policy for whoever runs ``weights stage --in-aws`` (a CI role): start and watch this
-    project's builds and read their logs, nothing else."""
+    project's builds and read their logs, nothing else (export it as ``weightsStagingStartPolicy``)."""
 
     def __init__(self, name: str, args: WeightsStagingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:WeightsStaging", name, None, opts)

@@ -11,6 +11,7 @@ import json
 import shutil
 import sys
 import traceback
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -44,8 +45,10 @@ ProjectDirOpt = Annotated[
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    for line in message.splitlines():
-        err.print(f"[red]error:[/] {line}", markup=True)
+    from rich.markup import escape
+
+    for line in message.splitlines():  # escaped: keys and AWS's messages may hold [brackets]
+        err.print(f"[red]error:[/] {escape(line)}", markup=True)
     return typer.Exit(code)
 
 
@@ -442,7 +445,11 @@ def _weights_config(stack: str, project_dir: Path | None):  # type: ignore[no-un
 def _weights_bucket(stack: str, bucket: str | None, outputs_file: Path | None, project_dir: Path | None) -> str:
     if bucket is not None:
         return bucket
-    value = _outputs(stack, outputs_file, project_dir).values.get("weightsBucket")
+    return _output_bucket(stack, _outputs(stack, outputs_file, project_dir).values)
+
+
+def _output_bucket(stack: str, outputs: Mapping[str, Any]) -> str:
+    value = outputs.get("weightsBucket")
     if not isinstance(value, str) or not value:
         raise _fail(f"the outputs of {stack} name no weightsBucket: deploy the stack first, or pass --bucket")
     return value
@@ -506,6 +513,11 @@ def weights_stage(
         if not ok:
             raise typer.Exit(EXIT_FINDINGS)
         return
+    if bucket is not None:
+        raise _fail(
+            f"--bucket does not go with --in-aws: the staging task's role may write only the weights bucket of "
+            f"{stack}; drop --bucket, or stage into {bucket} without --in-aws"
+        )
     outputs = _outputs(stack, outputs_file, project_dir)
     project = outputs.values.get("weightsStagingProject")
     if not isinstance(project, str) or not project:
@@ -515,7 +527,10 @@ def weights_stage(
     codebuild, logs = _aws_client("codebuild", region), _aws_client("logs", region)
     failed = []
     for target in targets:
-        status = weights.stage_in_aws(codebuild, logs, project, target, lines, bucket=bucket)
+        try:
+            status = weights.stage_in_aws(codebuild, logs, project, target, lines)
+        except weights.WeightsError as e:
+            raise _fail(f"{target.name}: {e}", EXIT_FINDINGS) from None
         if status != "SUCCEEDED":
             failed.append(f"{target.name} ({status})")
     if failed:
@@ -528,24 +543,62 @@ def weights_prune(
     yes: Annotated[bool, typer.Option("--yes", help="Delete them (without it, only list them).")] = False,
     bucket: BucketOpt = None,
     outputs_file: OutputsOpt = None,
+    ignore_deployed: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-deployed",
+            help="Go by the stack file alone, without the deployed outputs: may delete what the running fleet reads.",
+        ),
+    ] = False,
     project_dir: ProjectDirOpt = None,
 ) -> None:
-    """List the revisions in the weights bucket that no model of the stack file uses, and
-    delete them with --yes.
+    """List the revisions in the weights bucket that neither the stack file nor the deployed
+    stack (its outputs) uses, and delete them with --yes.
 
-    Run it after a rollout has completed (`llm-serving rollout wait STACK`): until then the
-    instances of the previous revision still read its prefix."""
+    Keeps a prefix without marker written to in the last 24 hours: a stage may still be
+    running. Run it after a rollout has completed (`llm-serving rollout wait STACK`): until
+    then the instances of the previous revision still read its prefix."""
+    from infra import plan as offline
     from infra import weights
+    from infra.stack_outputs import OutputsError, read_outputs
 
     config, region = _weights_config(stack, project_dir)
-    name = _weights_bucket(stack, bucket, outputs_file, project_dir)
+    deployed: set[str] = set()
+    if ignore_deployed:
+        name = _weights_bucket(stack, bucket, outputs_file, project_dir)
+    else:
+        try:
+            outputs = read_outputs(stack, outputs_file, project_dir or offline.PROJECT_DIR)
+        except OutputsError as e:
+            reason = " ".join(str(e).split())
+            raise _fail(
+                f"prune keeps the revisions the deployed stack reads, and cannot read the outputs of {stack} "
+                f"({reason}): pass --outputs FILE holding `pulumi stack output --json -s {stack}`, or run where "
+                f"the Pulumi CLI can read the stack; --ignore-deployed goes by Pulumi.{stack}.yaml alone"
+            ) from None
+        try:
+            deployed = weights.deployed_prefixes(outputs.models())
+        except weights.WeightsError as e:
+            raise _fail(str(e)) from None
+        name = bucket or _output_bucket(stack, outputs.values)
     s3 = _aws_client("s3", region)
-    found, outside = weights.bucket_revisions(s3, name)
-    unused = weights.unused_revisions(found, config)
+    try:
+        found, outside = weights.bucket_revisions(s3, name)
+    except weights.WeightsError as e:
+        raise _fail(str(e), EXIT_FINDINGS) from None
+    pruning = weights.plan_prune(found, config, deployed, datetime.now(UTC))
     if outside:
         print(f"{len(outside)} objects outside <modelId>/<revision>/ prefixes are left alone (e.g. {outside[0]})")
+    for r in pruning.deployed:
+        print(
+            f"deployed, kept: s3://{name}/{r.prefix}  the deployed stack reads it, Pulumi.{stack}.yaml names it no more"
+        )
+    for r in pruning.in_progress:
+        written = r.newest.strftime("%Y-%m-%dT%H:%M:%SZ") if r.newest else "?"
+        print(f"in progress, kept: s3://{name}/{r.prefix}  no marker yet, last written {written}")
+    unused = pruning.unused
     if not unused:
-        print(f"nothing to prune: every revision in s3://{name} is used by a model of Pulumi.{stack}.yaml")
+        print(f"nothing to prune in s3://{name}")
         return
     total = sum(r.size for r in unused)
     for r in unused:

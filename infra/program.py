@@ -194,7 +194,11 @@ def build(config: StackConfig) -> dict[str, object]:
         "privateSubnetIds": network.private_subnet_ids,
         "resultsBucket": results.bucket_name,
         "weightsBucket": weights.bucket_name,
-        **({"weightsStagingProject": staging.project_name} if staging is not None else {}),
+        **(
+            {"weightsStagingProject": staging.project_name, "weightsStagingStartPolicy": staging.start_policy_json}
+            if staging is not None
+            else {}
+        ),
         "huggingFaceTokenSecretArn": token.secret_arn,
         "alarmTopicArn": topic.topic_arn,
         "dashboard": dashboard.dashboard_name,

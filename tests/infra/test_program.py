@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
-from infra.plan import Plan
+from infra.plan import Plan, run_plan
 
 
 def counts(plan: Plan) -> Counter[str]:
@@ -55,6 +56,24 @@ def test_prod_uses_every_interface_endpoint(prod_plan: Plan) -> None:
         for e in prod_plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
     }
     assert {"sqs", "secretsmanager", "autoscaling", "ecr.dkr", "s3"} <= services
+
+
+def test_exports_the_staging_project_and_the_policy_to_start_it(dev_plan: Plan) -> None:
+    outputs = dev_plan.outputs
+    assert outputs["weightsStagingProject"] == "llm-dev-weights-staging"
+    policy = json.loads(outputs["weightsStagingStartPolicy"])
+    [run, logs] = policy["Statement"]
+    assert run["Action"] == ["codebuild:BatchGetBuilds", "codebuild:StartBuild"]
+    assert run["Resource"] == [
+        dev_plan.named("aws:codebuild/project:Project", "weights-staging-project").outputs["arn"]
+    ]
+    assert logs["Action"] == ["logs:GetLogEvents"]
+
+
+def test_a_worker_image_outside_ecr_exports_no_staging() -> None:
+    plan = run_plan("dev", overrides={"llm-serving:workerImage": "ghcr.io/acme/llm-serving-worker:0.1.0"})
+    assert not plan.of_type("aws:codebuild/project:Project")
+    assert not {"weightsStagingProject", "weightsStagingStartPolicy"} & set(plan.outputs)
 
 
 def test_exports_what_clients_need(dev_plan: Plan) -> None:

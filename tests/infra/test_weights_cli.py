@@ -16,12 +16,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import yaml
+from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
@@ -211,11 +213,11 @@ def stubbed_clients(builds: list[dict[str, Any]], events: list[list[str]]) -> tu
 LOGS = {"groupName": "/llm-serving/x", "streamName": "s1"}
 
 
-def invoke_in_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, codebuild: Any, logs: Any) -> Any:
+def invoke_in_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, codebuild: Any, logs: Any, *extra: str) -> Any:
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({"weightsBucket": "b", "weightsStagingProject": PROJECT}))
     monkeypatch.setattr(cli, "_aws_client", lambda service, region: {"codebuild": codebuild, "logs": logs}[service])
-    monkeypatch.setattr(weights, "BUILD_POLL_SECONDS", 0.0)
+    monkeypatch.setattr(weights, "BUILD_POLL_SECONDS", 0.0)  # the log's tail is read at this pace too
     args = [
         "weights",
         "stage",
@@ -225,6 +227,7 @@ def invoke_in_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, codebuild: An
         str(outputs),
         "--project-dir",
         str(project_dir(tmp_path)),
+        *extra,
     ]
     return CliRunner().invoke(cli.app, args)
 
@@ -236,7 +239,7 @@ def test_in_aws_starts_a_build_streams_its_log_and_succeeds(monkeypatch: pytest.
             {"buildStatus": "IN_PROGRESS", "buildComplete": False, "logs": LOGS},
             {"buildStatus": "SUCCEEDED", "buildComplete": True, "logs": LOGS},
         ],
-        events=[["staging ...", "progress: 1.00 GB of 2.00 GB (50%)"], [], ["complete: ..."], [], []],
+        events=[["staging ...", "progress: 1.00 GB of 2.00 GB (50%)"], [], ["complete: ..."], [], [], []],
     )
     result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
     assert result.exit_code == 0, result.output
@@ -255,12 +258,167 @@ def test_in_aws_starts_a_build_streams_its_log_and_succeeds(monkeypatch: pytest.
 def test_in_aws_a_failed_build_exits_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     codebuild, logs, *_ = stubbed_clients(
         builds=[{"buildStatus": "FAILED", "buildComplete": True, "logs": LOGS}],
-        events=[["error: acme/x is gated and HF_TOKEN is not set: ..."], [], []],
+        events=[["error: acme/x is gated and HF_TOKEN is not set: ..."], [], [], []],
     )
     result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
     assert result.exit_code == 1
     assert "error: acme/x is gated and HF_TOKEN is not set: ..." in result.output
     assert "staging failed in AWS for chat (FAILED): the build log above says why" in result.output
+
+
+def test_in_aws_refuses_another_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    codebuild, logs, build_stub, _ = stubbed_clients(builds=[], events=[])
+    result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs, "--bucket", "elsewhere")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: --bucket does not go with --in-aws: the staging task's role may write only the weights bucket of "
+        "test; drop --bucket, or stage into elsewhere without --in-aws"
+    ]
+    with pytest.raises(AssertionError):
+        build_stub.assert_no_pending_responses()  # StartBuild was never called
+
+
+class LaggingLogs:
+    """CloudWatch Logs whose events become readable ``lag`` seconds after the build completes,
+    on a clock that only ``sleep`` moves."""
+
+    class exceptions:  # the shape of a boto3 client's ``exceptions``
+        ResourceNotFoundException = type("ResourceNotFoundException", (Exception,), {})
+
+    def __init__(self, lines: list[tuple[float, str]]) -> None:
+        self.lines = lines
+        self.now = 0.0
+        self.reads: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+    def get_log_events(self, **request: Any) -> dict[str, Any]:
+        self.reads.append(self.now)
+        start = int(request.get("nextToken", "f/0").removeprefix("f/"))
+        visible = [m for at, m in self.lines if at <= self.now]
+        return {
+            "events": [{"timestamp": 1, "message": m} for m in visible[start:]],
+            "nextForwardToken": f"f/{len(visible)}",
+        }
+
+
+def complete_build() -> Any:
+    codebuild = boto3.client("codebuild", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(codebuild)
+    build_id = f"{PROJECT}:1f2e3d4c"
+    stub.add_response("start_build", {"build": {"id": build_id}})
+    stub.add_response(
+        "batch_get_builds",
+        {"builds": [{"id": build_id, "buildStatus": "SUCCEEDED", "buildComplete": True, "logs": LOGS}]},
+    )
+    stub.activate()
+    return codebuild
+
+
+TARGET = weights.StageTarget("chat", MODEL_ID, COMMIT)
+
+
+def test_in_aws_reads_the_log_until_it_is_quiet_after_the_build_completes() -> None:
+    logs = LaggingLogs([(0.0, "copying ..."), (3.0, "complete: s3://b/...")])  # the last line lags 3 s
+    out: list[str] = []
+    status = weights.stage_in_aws(
+        complete_build(), logs, PROJECT, TARGET, out.append, sleep=logs.sleep, clock=logs.clock
+    )
+    assert status == "SUCCEEDED"
+    assert out[1:] == ["copying ...", "complete: s3://b/...", f"chat: build {PROJECT}:1f2e3d4c SUCCEEDED"]
+    # After the late line, two reads a poll apart brought nothing: then it stopped.
+    assert logs.reads[-2:] == [10.0, 15.0] and logs.now == 15.0
+
+
+def test_in_aws_stops_reading_a_log_that_never_goes_quiet() -> None:
+    logs = LaggingLogs([(t, f"line {t:g}") for t in range(0, 100)])
+    out: list[str] = []
+    weights.stage_in_aws(complete_build(), logs, PROJECT, TARGET, out.append, sleep=logs.sleep, clock=logs.clock)
+    assert logs.now == weights.LOG_TAIL_SECONDS
+    assert out[-2:] == [
+        "chat: the log may go on in CloudWatch Logs: /llm-serving/x s1",
+        f"chat: build {PROJECT}:1f2e3d4c SUCCEEDED",
+    ]
+
+
+DENIED = "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: {}"
+BUILD = f"{PROJECT}:1f2e3d4c"
+WATCH = f"build {BUILD} keeps running: watch it with `aws codebuild batch-get-builds --ids {BUILD}`"
+
+
+def test_in_aws_a_denied_start_is_one_line_naming_the_rights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    codebuild, logs, build_stub, _ = stubbed_clients(builds=[], events=[])
+    build_stub.deactivate()
+    build_stub = Stubber(codebuild)
+    build_stub.add_client_error(
+        "start_build", "AccessDeniedException", DENIED.format("codebuild:StartBuild"), http_status_code=400
+    )
+    build_stub.activate()
+    result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"error: chat: codebuild:StartBuild of {PROJECT} was denied (AccessDeniedException: "
+        f"{DENIED.format('codebuild:StartBuild')}): the caller needs the weightsStagingStartPolicy output's rights"
+    ]
+
+
+def test_in_aws_without_credentials_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    class NoCredentials:
+        def start_build(self, **_: Any) -> dict[str, Any]:
+            raise NoCredentialsError()
+
+    result = invoke_in_aws(monkeypatch, tmp_path, NoCredentials(), None)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"error: chat: codebuild:StartBuild of {PROJECT}: no AWS credentials: configure them (`aws configure`, "
+        "AWS_PROFILE, or the CI role)"
+    ]
+
+
+def test_in_aws_a_log_denied_mid_build_says_the_build_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    codebuild, logs, _, logs_stub = stubbed_clients(
+        builds=[{"buildStatus": "IN_PROGRESS", "buildComplete": False, "logs": LOGS}], events=[]
+    )
+    logs_stub.deactivate()
+    logs_stub = Stubber(logs)
+    logs_stub.add_client_error("get_log_events", "AccessDeniedException", DENIED.format("logs:GetLogEvents"))
+    logs_stub.activate()
+    result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[1:] == [
+        f"error: chat: logs:GetLogEvents of /llm-serving/x s1 was denied (AccessDeniedException: "
+        f"{DENIED.format('logs:GetLogEvents')}): the caller needs the weightsStagingStartPolicy output's rights; "
+        + WATCH
+    ]
+
+
+def test_in_aws_a_failed_poll_says_the_build_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    codebuild, logs, build_stub, _ = stubbed_clients(builds=[], events=[])
+    build_stub.add_client_error("batch_get_builds", "ThrottlingException", "Rate exceeded")
+    result = invoke_in_aws(monkeypatch, tmp_path, codebuild, logs)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[1:] == [
+        f"error: chat: codebuild:BatchGetBuilds of {BUILD} failed (ThrottlingException: Rate exceeded): fix what "
+        f"AWS names, then rerun; {WATCH}"
+    ]
+
+
+def test_in_aws_a_log_denied_after_the_build_still_reports_its_status() -> None:
+    logs = boto3.client("logs", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(logs)
+    stub.add_client_error("get_log_events", "AccessDeniedException", "no")
+    stub.activate()
+    out: list[str] = []
+    assert weights.stage_in_aws(complete_build(), logs, PROJECT, TARGET, out.append) == "SUCCEEDED"
+    assert out[1:] == [
+        "chat: the rest of the log is not shown: logs:GetLogEvents of /llm-serving/x s1 was denied "
+        "(AccessDeniedException: no): the caller needs the weightsStagingStartPolicy output's rights",
+        f"chat: build {BUILD} SUCCEEDED",
+    ]
 
 
 # ----------------------------------------------------------------------------- prune
@@ -271,43 +429,202 @@ def put(s3: Any, bucket: str, *keys: str) -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=b"x" * 1000)
 
 
+def deployed_outputs(tmp_path: Path, bucket: str, **uris: str) -> str:
+    """An outputs file as `pulumi stack output --json` writes it, naming the models' weights."""
+    outputs = tmp_path / "outputs.json"
+    models = {name: {"weights": {"source": "s3", "uri": uri}} for name, uri in uris.items()}
+    outputs.write_text(json.dumps({"weightsBucket": bucket, "models": models}))
+    return str(outputs)
+
+
 def test_prune_lists_unused_revisions_and_deletes_only_with_yes(
     env: dict[str, str], s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     used, unused = layout.prefix(MODEL_ID, COMMIT), "acme/retired/" + "f" * 40 + "/"
     draft = layout.prefix(MODEL_ID, OLD_COMMIT)  # from the Hub today, but named by the stack file: kept
+    # The stack file moved chat to COMMIT and it was staged, but the deployed stack still reads this one.
+    deployed = layout.prefix(MODEL_ID, "d" * 40)
+    staging = "acme/new/" + "e" * 40 + "/"  # no marker yet and just written: a stage in progress
     put(s3, bucket, used + "a.safetensors", used + layout.MARKER, draft + "a.bin", unused + "a.safetensors",
-        unused + layout.MARKER, "README.txt")  # fmt: skip
+        unused + layout.MARKER, "README.txt", deployed + "a.safetensors", deployed + layout.MARKER,
+        staging + "a.safetensors")  # fmt: skip
     project = str(project_dir(tmp_path))
-    listed = run(env, "prune", "test", "--bucket", bucket, "--project-dir", project)
+    outputs = deployed_outputs(tmp_path, bucket, chat=f"s3://{bucket}/{deployed}")
+    listed = run(env, "prune", "test", "--outputs", outputs, "--project-dir", project)
     assert listed.returncode == 0, listed.stderr
     assert f"unused: s3://{bucket}/{unused}  2 objects, 0.00 GB, complete" in listed.stdout
+    assert f"deployed, kept: s3://{bucket}/{deployed}  the deployed stack reads it" in listed.stdout
+    assert f"in progress, kept: s3://{bucket}/{staging}  no marker yet, last written 20" in listed.stdout
     assert "1 objects outside <modelId>/<revision>/ prefixes are left alone (e.g. README.txt)" in listed.stdout
     assert "llm-serving weights prune test --yes" in listed.stdout
     assert "rollout wait test" in listed.stdout
-    assert len(keys(s3, bucket)) == 6
+    assert len(keys(s3, bucket)) == 9
 
-    deleted = run(env, "prune", "test", "--bucket", bucket, "--project-dir", project, "--yes")
+    deleted = run(env, "prune", "test", "--outputs", outputs, "--project-dir", project, "--yes")
     assert deleted.returncode == 0, deleted.stderr
-    assert keys(s3, bucket) == {used + "a.safetensors", used + layout.MARKER, draft + "a.bin", "README.txt"}
+    kept = {used + "a.safetensors", used + layout.MARKER, draft + "a.bin", "README.txt", staging + "a.safetensors"}
+    assert keys(s3, bucket) == kept | {deployed + "a.safetensors", deployed + layout.MARKER}
 
 
-def test_prune_deletes_the_marker_first() -> None:
-    calls: list[list[str]] = []
+def test_prune_without_the_deployed_outputs_refuses_unless_told(
+    env: dict[str, str], s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    unused = "acme/retired/" + "f" * 40 + "/"
+    put(s3, bucket, unused + layout.MARKER)
+    project = str(project_dir(tmp_path))
+    missing = tmp_path / "missing.json"
+    refused = run(env, "prune", "test", "--bucket", bucket, "--outputs", str(missing), "--project-dir", project)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"error: prune keeps the revisions the deployed stack reads, and cannot read the outputs of test (cannot "
+        f"read {missing}: No such file or directory): pass --outputs FILE holding `pulumi stack output --json -s "
+        "test`, or run where the Pulumi CLI can read the stack; --ignore-deployed goes by Pulumi.test.yaml alone"
+    ]
+    listed = run(env, "prune", "test", "--bucket", bucket, "--ignore-deployed", "--project-dir", project)
+    assert listed.returncode == 0, listed.stderr
+    assert f"unused: s3://{bucket}/{unused}  1 objects" in listed.stdout
 
-    class S3:
-        def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
-            calls.append([o["Key"] for o in Delete["Objects"]])
+
+def test_prune_keeps_a_recent_prefix_without_marker_and_deletes_an_old_one(tmp_path: Path) -> None:
+    config, _ = weights.load_config("test", project_dir(tmp_path))
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+    def revision(name: str, hours_ago: float, complete: bool) -> weights.RevisionPrefix:
+        prefix = f"acme/{name}/" + "a" * 40 + "/"
+        return weights.RevisionPrefix(prefix, [prefix + "x"], 1, complete, now - timedelta(hours=hours_ago))
+
+    found = {
+        r.prefix: r for r in [revision("fresh", 23, False), revision("stale", 25, False), revision("old", 1, True)]
+    }
+    plan = weights.plan_prune(found, config, set(), now)
+    assert [r.prefix for r in plan.in_progress] == ["acme/fresh/" + "a" * 40 + "/"]
+    assert [r.prefix for r in plan.unused] == ["acme/old/" + "a" * 40 + "/", "acme/stale/" + "a" * 40 + "/"]
+
+
+def test_the_deployed_prefixes_are_read_from_the_programs_outputs(prod_plan: Any) -> None:
+    assert weights.deployed_prefixes(prod_plan.outputs["models"]) == {
+        layout.prefix("meta-llama/Llama-3.1-8B-Instruct", "0e9e39f249a16976918f6564b8830bc894c89659"),
+        layout.prefix("Qwen/Qwen2.5-7B-Instruct", "a09a35458c702b33eeacc393d103063234e8bc28"),
+    }
+    hub = {"draft": {"weights": {"source": "hub", "uri": f"https://huggingface.co/{MODEL_ID}/tree/{COMMIT}"}}}
+    assert weights.deployed_prefixes(hub) == set()
+
+
+def test_a_deployed_weights_uri_out_of_shape_is_one_line() -> None:
+    with pytest.raises(weights.WeightsError) as raised:
+        weights.deployed_prefixes({"chat": {"weights": {"source": "s3", "uri": "s3://b/meta-llama/x/main/"}}})
+    assert str(raised.value) == (
+        "the deployed outputs give model chat weights.uri 's3://b/meta-llama/x/main/', not "
+        "s3://<bucket>/<modelId>/<revision>/: pass the outputs of `pulumi stack output --json` as they are"
+    )
+
+
+class RecordingS3:
+    """S3 that records each delete and answers DeleteObjects with ``errors``."""
+
+    def __init__(self, errors: list[dict[str, str]] | None = None, marker_stays: bool = False) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self.errors = errors or []
+        self.marker_stays = marker_stays
+
+    def delete_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        self.calls.append(("delete_object", [Key]))
+        return {}
+
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        self.calls.append(("head_object", [Key]))
+        if self.marker_stays:
             return {}
+        raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
 
-    prefix = "acme/m/" + "a" * 40 + "/"
-    keys_ = [prefix + f"{i:04d}.bin" for i in range(1500)] + [prefix + layout.MARKER]
-    weights.delete_revision(S3(), "b", weights.RevisionPrefix(prefix, keys_, 0, True))
-    assert calls[0][0] == prefix + layout.MARKER
-    assert [len(c) for c in calls] == [1000, 501]
+    def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("delete_objects", [o["Key"] for o in Delete["Objects"]]))
+        return {"Errors": self.errors}
+
+
+PRUNED = "acme/m/" + "a" * 40 + "/"
+
+
+def pruned_revision(files: int = 1500, marker: bool = True) -> weights.RevisionPrefix:
+    keys_ = [PRUNED + f"{i:04d}.bin" for i in range(files)] + ([PRUNED + layout.MARKER] if marker else [])
+    return weights.RevisionPrefix(PRUNED, keys_, 0, marker)
+
+
+def test_prune_deletes_the_marker_alone_and_confirms_it_before_the_rest() -> None:
+    s3 = RecordingS3()
+    weights.delete_revision(s3, "b", pruned_revision())
+    marker = PRUNED + layout.MARKER
+    assert s3.calls[:2] == [("delete_object", [marker]), ("head_object", [marker])]
+    batches = [keys_ for call, keys_ in s3.calls[2:] if call == "delete_objects"]
+    assert [len(b) for b in batches] == [1000, 500]
+    assert marker not in {k for b in batches for k in b}
+
+
+def test_prune_deletes_nothing_more_while_the_marker_is_still_there() -> None:
+    s3 = RecordingS3(marker_stays=True)
+    with pytest.raises(weights.WeightsError, match=r"llm-serving-complete.json is still there after DeleteObject"):
+        weights.delete_revision(s3, "b", pruned_revision())
+    assert [call for call, _ in s3.calls] == ["delete_object", "head_object"]
+
+
+def test_an_unmarked_prefix_is_deleted_in_batches() -> None:
+    s3 = RecordingS3()
+    weights.delete_revision(s3, "b", pruned_revision(files=3, marker=False))
+    assert s3.calls == [("delete_objects", [PRUNED + f"{i:04d}.bin" for i in range(3)])]
+
+
+def test_a_key_deleteobjects_refuses_is_a_failure_naming_it() -> None:
+    s3 = RecordingS3(errors=[{"Key": PRUNED + "0001.bin", "Code": "AccessDenied", "Message": "Access Denied"}])
+    with pytest.raises(weights.WeightsError) as raised:
+        weights.delete_revision(s3, "b", pruned_revision(files=2))
+    assert str(raised.value) == (
+        f"S3 refused to delete 1 objects of s3://b/{PRUNED}, e.g. {PRUNED}0001.bin: AccessDenied Access Denied; "
+        "rerun to finish"
+    )
 
 
 def test_revision_prefix_is_the_path_up_to_the_commit() -> None:
     assert weights.revision_prefix("org/name/" + "a" * 40 + "/sub/f.json") == "org/name/" + "a" * 40 + "/"
     assert weights.revision_prefix("org/name/main/f.json") is None
     assert weights.revision_prefix("a" * 40 + "/f.json") is None  # a commit needs a model id before it
+
+
+def invoke_prune(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, s3: Any, *extra: str) -> Any:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"weightsBucket": "b", "models": {}}))
+    monkeypatch.setattr(cli, "_aws_client", lambda service, region: s3)
+    args = ["weights", "prune", "test", "--outputs", str(outputs), "--project-dir", str(project_dir(tmp_path))]
+    return CliRunner().invoke(cli.app, [*args, *extra])
+
+
+def stubbed_s3() -> tuple[Any, Stubber]:
+    s3 = boto3.client("s3", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    return s3, Stubber(s3)
+
+
+def test_prune_a_denied_listing_is_one_line_naming_the_rights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s3, stub = stubbed_s3()
+    stub.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", http_status_code=403)
+    stub.activate()
+    result = invoke_prune(monkeypatch, tmp_path, s3)
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "error: s3:ListBucket (ListObjectsV2) of s3://b was denied (AccessDenied: Access Denied): the caller needs "
+        "s3:ListBucket, s3:GetObject and s3:DeleteObject on the weights bucket"
+    ]
+
+
+def test_prune_a_denied_delete_is_one_line_naming_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s3, stub = stubbed_s3()
+    marker = PRUNED + layout.MARKER
+    listed = [{"Key": marker, "Size": 10, "LastModified": datetime(2026, 1, 1, tzinfo=UTC)}]
+    stub.add_response("list_objects_v2", {"Contents": listed, "IsTruncated": False})
+    stub.add_client_error("delete_object", "AccessDenied", "Access Denied", http_status_code=403)
+    stub.activate()
+    result = invoke_prune(monkeypatch, tmp_path, s3, "--yes")
+    assert result.exit_code == 1
+    assert (  # stderr, which the runner may show before stdout
+        f"error: s3:DeleteObject of s3://b/{marker} was denied (AccessDenied: Access Denied): the caller needs "
+        "s3:ListBucket, s3:GetObject and s3:DeleteObject on the weights bucket"
+    ) in result.output.splitlines()
+    assert "deleted" not in result.output
