@@ -48,9 +48,13 @@ STAGER_COMMAND = (
 PROJECT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{1,254}"
 """CodeBuild's project names (docs/reference.md#codebuild); the CloudFormation schema has no
 pattern for them, so the component checks."""
-BUILD_VARIABLES = ("MODEL_ID", "REVISION", "WEIGHTS_PREFIX")
-"""What each build sets (``environmentVariablesOverride`` of StartBuild; the prefix is optional);
-the project fixes the rest."""
+
+
+def build_variables(model_id: str, revision: str, prefix: str | None = None) -> list[dict[str, str]]:
+    """What each build sets, StartBuild's ``environmentVariablesOverride``: the model and its
+    revision (and a key prefix other than ``<modelId>/<revision>/``); the project fixes the rest."""
+    values = {"MODEL_ID": model_id, "REVISION": revision, **({"WEIGHTS_PREFIX": prefix} if prefix else {})}
+    return [{"name": name, "value": value, "type": "PLAINTEXT"} for name, value in values.items()]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,7 +169,7 @@ class WeightsStaging(pulumi.ComponentResource):
             for key, value in {
                 "WEIGHTS_BUCKET": args.bucket_name,
                 "PARALLEL_FILES": str(args.parallel_files),
-                # MODEL_ID, REVISION and WEIGHTS_PREFIX come with each build (BUILD_VARIABLES):
+                # MODEL_ID, REVISION and WEIGHTS_PREFIX come with each build (build_variables):
                 # a build started without them fails at once, with the stager's usage error.
                 # The image's own environment, repeated: the build shell is CodeBuild's.
                 "PYTHONPATH": "/opt/app",

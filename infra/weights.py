@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from components.weights_staging import build_variables
 from infra.config import HUGGING_FACE_TOKEN_KEY, NAMESPACE, StackConfig, decode_value, parse_stack_config
 from infra.plan import read_stack_config
 from model_server.weights import layout
@@ -217,10 +218,7 @@ def stage_in_aws(
     build's final status (``SUCCEEDED``, ``FAILED``, ``FAULT``, ``TIMED_OUT``, ``STOPPED``).
 
     The build writes the project's bucket (its ``WEIGHTS_BUCKET``), the only one its role may write."""
-    variables = [
-        {"name": "MODEL_ID", "value": target.model_id, "type": "PLAINTEXT"},
-        {"name": "REVISION", "value": target.revision, "type": "PLAINTEXT"},
-    ]
+    variables = build_variables(target.model_id, target.revision)
     with _aws(
         f"codebuild:StartBuild of {project}",
         STAGING_RIGHTS,

@@ -4,6 +4,7 @@ that may do exactly what a copy needs."""
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from components.weights_bucket import WeightsBucket, WeightsBucketArgs
-from components.weights_staging import STAGER_COMMAND, WeightsStaging, WeightsStagingArgs
+from components.weights_staging import STAGER_COMMAND, WeightsStaging, WeightsStagingArgs, build_variables
 from infra.plan import Plan, run_program
 from infra.policies import evaluate
 
@@ -68,6 +69,14 @@ def test_the_build_runs_the_stager_from_the_worker_image_pulled_with_the_role() 
     assert environment["type"] == "LINUX_CONTAINER"
     assert json.loads(project(plan).input("source")["buildspec"])["phases"]["build"]["commands"] == [STAGER_COMMAND]
     assert STAGER_COMMAND.startswith('/opt/venv/bin/python -m model_server.weights stage --bucket "$WEIGHTS_BUCKET"')
+
+
+def test_every_variable_the_command_reads_is_set_by_the_project_or_by_each_build() -> None:
+    plan, _ = plan_staging()
+    read = set(re.findall(r"\$\{?([A-Z_]+)", STAGER_COMMAND))
+    per_build = {v["name"] for v in build_variables("org/m", "a" * 40, "x/")}
+    assert read <= set(environment_variables(plan)) | per_build
+    assert {v["name"] for v in build_variables("org/m", "a" * 40)} == {"MODEL_ID", "REVISION"}
 
 
 def test_the_project_is_named_for_the_stack_so_the_deploy_role_can_be_scoped_to_it() -> None:
