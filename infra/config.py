@@ -1010,6 +1010,22 @@ def stack_region() -> str | None:
     return merged.get("aws:region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
+OTHER_PARTITION_REGION = re.compile(r"^(cn|us-gov|us-iso[bf]?|eu-isoe|eusc-de)-\w+-\d+$")
+"""Regions of AWS's other partitions (China, GovCloud, the isolated ones, the European
+Sovereign Cloud), from the region patterns of botocore's ``data/partitions.json``: their
+ARNs, service domains and AWS-managed policies differ, and the program builds those of the
+commercial partition (``aws``) only (docs/reference.md#regions-and-partitions)."""
+
+
+def region_problem(region: str | None) -> str | None:
+    if region is None or not OTHER_PARTITION_REGION.fullmatch(region):
+        return None
+    return (
+        f"aws:region: {region} is outside AWS's commercial partition; llm-serving builds ARNs, image "
+        "addresses and endpoints for commercial regions only: use one (e.g. us-east-1)"
+    )
+
+
 def stack_name_problem(stack: str) -> str | None:
     if re.fullmatch(STACK_NAME_PATTERN, stack):
         return None
@@ -1026,9 +1042,8 @@ def load_stack_config() -> StackConfig:
     raw = read_namespace()
     token_key = f"{NAMESPACE}:{HUGGING_FACE_TOKEN_KEY}"
     errors = []
-    problem = stack_name_problem(pulumi.get_stack())
-    if problem:
-        errors.append(problem)
+    region = stack_region()
+    errors += [p for p in (stack_name_problem(pulumi.get_stack()), region_problem(region)) if p]
     if HUGGING_FACE_TOKEN_KEY in raw and token_key not in _secret_keys():
         errors.append(
             f"{token_key}: is stored in plain text; run "
@@ -1037,7 +1052,7 @@ def load_stack_config() -> StackConfig:
     raw.pop(HUGGING_FACE_TOKEN_KEY, None)
     errors += plain_token_lookalikes(raw)
     try:
-        config = parse_stack_config(raw, stack_region())
+        config = parse_stack_config(raw, region)
     except ConfigError as e:
         errors += e.lines
     if errors:

@@ -4,6 +4,8 @@ here they answer otherwise, as a real account might."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import ConfigError
+from infra.config import OTHER_PARTITION_REGION, ConfigError
 from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
 from infra.plan import run_plan
 from tests.helpers import ROOT
@@ -158,6 +160,37 @@ def test_a_stack_name_aws_names_cannot_hold_is_refused(tmp_path: Path) -> None:
         "stack name 'dev.eu': the stack's name becomes part of AWS names (its dashboard takes only letters, "
         "digits, - and _), so use 1 to 40 of those; rename it with `pulumi stack rename`"
     ]
+
+
+OTHER_PARTITION_SAMPLES = {
+    "aws-cn": "cn-north-1",
+    "aws-us-gov": "us-gov-west-1",
+    "aws-iso": "us-iso-east-1",
+    "aws-iso-b": "us-isob-east-1",
+    "aws-iso-e": "eu-isoe-west-1",
+    "aws-iso-f": "us-isof-south-1",
+    "aws-eusc": "eusc-de-east-1",
+}
+
+
+def test_regions_of_other_partitions_are_told_apart_as_botocore_does() -> None:
+    import botocore
+
+    table = json.loads((Path(botocore.__file__).parent / "data" / "partitions.json").read_text())
+    patterns = {p["id"]: re.compile(p["regionRegex"]) for p in table["partitions"]}
+    assert set(patterns) == {"aws", *OTHER_PARTITION_SAMPLES}  # a new partition: add a sample
+    for partition, region in OTHER_PARTITION_SAMPLES.items():
+        assert patterns[partition].fullmatch(region) and OTHER_PARTITION_REGION.fullmatch(region), region
+    for region in ("us-east-1", "eu-central-1", "ap-southeast-5", "mx-central-1", "il-central-1", "ca-west-1"):
+        assert patterns["aws"].fullmatch(region) and not OTHER_PARTITION_REGION.fullmatch(region), region
+
+
+def test_a_stack_in_another_partition_is_refused_before_anything_is_declared() -> None:
+    [line] = refused({}, **{"aws:region": "cn-north-1"})
+    assert line == (
+        "aws:region: cn-north-1 is outside AWS's commercial partition; llm-serving builds ARNs, image addresses "
+        "and endpoints for commercial regions only: use one (e.g. us-east-1)"
+    )
 
 
 def test_the_committed_stacks_pass_every_preflight_check_in_a_real_regions_shape() -> None:
