@@ -53,8 +53,6 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-_SVC = "internal/service"
-
 REPLACE_ON_CHANGE: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         # aws_autoscaling_group: internal/service/autoscaling/group.go: name, name_prefix,

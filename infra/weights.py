@@ -42,7 +42,6 @@ unmarked prefix was abandoned, and goes."""
 DELETE_BATCH = 1000
 """DeleteObjects takes at most 1,000 keys per request (docs/reference.md#s3-and-sns)."""
 _COMMIT_SEGMENT = re.compile(r"^[0-9a-f]{40}$")
-_FAILED_BUILD = ("FAILED", "FAULT", "TIMED_OUT", "STOPPED")
 
 
 class WeightsError(Exception):
