@@ -306,49 +306,8 @@ class ModelAlarms(pulumi.ComponentResource):
             ],
         )
 
-    def _alarm(
-        self,
-        label: str,
-        *,
-        description: str,
-        threshold: float,
-        periods: int,
-        missing: str,
-        name: str | None = None,
-        comparison: str = "GreaterThanOrEqualToThreshold",
-        queries: list[dict[str, Any]] | None = None,
-        namespace: str | None = None,
-        metric: str | None = None,
-        dimensions: dict[str, pulumi.Input[str]] | None = None,
-        statistic: str | None = None,
-        extended_statistic: str | None = None,
-    ) -> aws.cloudwatch.MetricAlarm:
-        a = self._args
-        kwargs: dict[str, Any] = {}
-        if queries is not None:
-            kwargs["metric_queries"] = [_metrics.alarm_query(q) for q in queries]
-        else:
-            kwargs.update(
-                namespace=namespace, metric_name=metric, dimensions=dimensions, period=_metrics.PERIOD_SECONDS
-            )
-            if statistic:
-                kwargs["statistic"] = statistic
-            if extended_statistic:
-                kwargs["extended_statistic"] = extended_statistic
-        return aws.cloudwatch.MetricAlarm(
-            f"{self._name}-{label}",
-            name=name,
-            alarm_description=description,
-            comparison_operator=comparison,
-            threshold=threshold,
-            evaluation_periods=periods,
-            datapoints_to_alarm=periods,
-            treat_missing_data=missing,
-            alarm_actions=[a.alarm_topic_arn],
-            ok_actions=[a.alarm_topic_arn],
-            opts=self._child,
-            **kwargs,
-        )  # type: ignore[arg-type]
+    def _alarm(self, label: str, **settings: Any) -> aws.cloudwatch.MetricAlarm:
+        return topic_alarm(f"{self._name}-{label}", self._args.alarm_topic_arn, self._child, **settings)
 
     def _refresh_events(self, args: ModelAlarmsArgs) -> None:
         """Instance refreshes that fail or roll back reach the topic through EventBridge."""
@@ -373,6 +332,51 @@ class ModelAlarms(pulumi.ComponentResource):
         )
 
 
+def topic_alarm(
+    resource_name: str,
+    topic_arn: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+    *,
+    description: str,
+    threshold: float,
+    periods: int,
+    missing: str,
+    name: str | None = None,
+    comparison: str = "GreaterThanOrEqualToThreshold",
+    queries: list[dict[str, Any]] | None = None,
+    namespace: str | None = None,
+    metric: str | None = None,
+    dimensions: dict[str, pulumi.Input[str]] | None = None,
+    statistic: str | None = None,
+    extended_statistic: str | None = None,
+) -> aws.cloudwatch.MetricAlarm:
+    """An alarm that tells the topic when it fires and when it clears: on ``periods`` periods
+    out of ``periods``, over one metric or metric math (``queries``)."""
+    kwargs: dict[str, Any] = {}
+    if queries is not None:
+        kwargs["metric_queries"] = [_metrics.alarm_query(q) for q in queries]
+    else:
+        kwargs.update(namespace=namespace, metric_name=metric, dimensions=dimensions, period=_metrics.PERIOD_SECONDS)
+        if statistic:
+            kwargs["statistic"] = statistic
+        if extended_statistic:
+            kwargs["extended_statistic"] = extended_statistic
+    return aws.cloudwatch.MetricAlarm(
+        resource_name,
+        name=name,
+        alarm_description=description,
+        comparison_operator=comparison,
+        threshold=threshold,
+        evaluation_periods=periods,
+        datapoints_to_alarm=periods,
+        treat_missing_data=missing,
+        alarm_actions=[topic_arn],
+        ok_actions=[topic_arn],
+        opts=opts,
+        **kwargs,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class LoadBalancerAlarmsArgs:
     name_prefix: str
@@ -392,38 +396,31 @@ class LoadBalancerAlarms(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerAlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:LoadBalancerAlarms", name, None, opts)
         lb = {"LoadBalancer": args.load_balancer_arn_suffix}
-        alarm = aws.cloudwatch.MetricAlarm(
+        alarm = topic_alarm(
             f"{name}-elb-5xx",
+            args.alarm_topic_arn,
+            pulumi.ResourceOptions(parent=self),
             name=f"{args.name_prefix}load-balancer-5xx-rate",
-            alarm_description=f"the load balancer answers more than {args.error_rate_threshold_percent:g}% "
+            description=f"the load balancer answers more than {args.error_rate_threshold_percent:g}% "
             "of requests with its own 5xx (no healthy target, or engines closing or timing out)",
-            comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=args.error_rate_threshold_percent,
-            evaluation_periods=3,
-            datapoints_to_alarm=3,
+            periods=3,
             # No traffic is not an error.
-            treat_missing_data="notBreaching",
-            metric_queries=[
-                _metrics.alarm_query(_metrics.metric("requests", "AWS/ApplicationELB", "RequestCount", lb, "Sum")),
-                _metrics.alarm_query(
-                    _metrics.metric("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb, "Sum")
-                ),
-                _metrics.alarm_query(
-                    {
-                        "id": "rate",
-                        "label": "load balancer 5xx per 100 requests",
-                        "return_data": True,
-                        # Requests refused before a target was chosen (503: no healthy target)
-                        # are not in RequestCount: divide by the larger of the two, so a fleet
-                        # with no target at all shows 100%.
-                        "expression": "100 * FILL(elb5xx, 0) / IF(FILL(requests, 0) > FILL(elb5xx, 0), "
-                        "FILL(requests, 0), IF(FILL(elb5xx, 0) > 0, FILL(elb5xx, 0), 1))",
-                    }
-                ),
+            missing="notBreaching",
+            queries=[
+                _metrics.metric("requests", "AWS/ApplicationELB", "RequestCount", lb, "Sum"),
+                _metrics.metric("elb5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb, "Sum"),
+                {
+                    "id": "rate",
+                    "label": "load balancer 5xx per 100 requests",
+                    "return_data": True,
+                    # Requests refused before a target was chosen (503: no healthy target)
+                    # are not in RequestCount: divide by the larger of the two, so a fleet
+                    # with no target at all shows 100%.
+                    "expression": "100 * FILL(elb5xx, 0) / IF(FILL(requests, 0) > FILL(elb5xx, 0), "
+                    "FILL(requests, 0), IF(FILL(elb5xx, 0) > 0, FILL(elb5xx, 0), 1))",
+                },
             ],
-            alarm_actions=[args.alarm_topic_arn],
-            ok_actions=[args.alarm_topic_arn],
-            opts=pulumi.ResourceOptions(parent=self),
         )
         self.alarm_names = pulumi.Output.all(alarm.name)
         self.register_outputs({"alarm_names": self.alarm_names})
