@@ -14,6 +14,11 @@ def is_ecr_image(image: str) -> bool:
     return _ECR_IMAGE.fullmatch(image) is not None
 
 
+def registries(*images: str) -> list[str]:
+    """The ECR registries (AWS's or the account's) of those images that are in ECR."""
+    return sorted({i.split("/", 1)[0] for i in images if is_ecr_image(i)})
+
+
 def repository_arn(image: str) -> str:
     """``123456789012.dkr.ecr.us-east-1.amazonaws.com/team/worker:1.0`` ->
     ``arn:aws:ecr:us-east-1:123456789012:repository/team/worker``."""

@@ -307,7 +307,7 @@ class GpuFleet(pulumi.ComponentResource):
             documents["token"] = a.weights.token_policy_json
         else:
             documents["weights"] = a.weights.read_policy_json
-        registries = user_data._registries(a.engine_image, a.worker_image)
+        registries = _ecr.registries(a.engine_image, a.worker_image)
         if registries:
             documents["images"] = _policy.document(
                 # GetAuthorizationToken has no resource to scope it to.

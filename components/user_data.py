@@ -43,7 +43,9 @@ RUN_WORKER_PATH = "/usr/local/sbin/llm-serving-run-worker"
 CONFIG_DIR = "/etc/llm-serving"
 LOG_DIR = "/var/log/llm-serving"
 CACHE_DIR = "/opt/llm-serving/cache"
-SECRET_ENV_PATH = "/run/llm-serving/engine.env"
+RUN_DIR = "/run/llm-serving"
+"""tmpfs, root only: what must never reach the disk (the token)."""
+SECRET_ENV_PATH = f"{RUN_DIR}/engine.env"
 """tmpfs, mode 0600: the token lives only in memory and only for root."""
 CLOUDWATCH_AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/llm-serving.json"
 EMF_PORT = 25888
@@ -130,11 +132,6 @@ def _lines(values: Sequence[str]) -> str:
     return "".join(f"{v}\n" for v in values)
 
 
-def _registries(*images: str) -> list[str]:
-    """The ECR registries (AWS's or the account's) the boot logs in to."""
-    return sorted({i.split("/", 1)[0] for i in images if _ecr.is_ecr_image(i)})
-
-
 def boot_env(spec: BootSpec) -> dict[str, str]:
     return {
         "AWS_REGION": spec.region,
@@ -147,7 +144,7 @@ def boot_env(spec: BootSpec) -> dict[str, str]:
         "LAUNCH_HOOK": spec.launch_hook_name,
         "READY_TIMEOUT_SECONDS": str(spec.ready_timeout_seconds),
         "BOOT_DEADLINE_SECONDS": str(spec.boot_deadline_seconds),
-        "ECR_REGISTRIES": " ".join(_registries(spec.engine_image, spec.worker_image)),
+        "ECR_REGISTRIES": " ".join(_ecr.registries(spec.engine_image, spec.worker_image)),
         "MODEL_CACHE_DIR": spec.model_cache_dir,
         "SHM_SIZE": f"{spec.shm_size_gib}g",
         **(
@@ -166,23 +163,29 @@ def boot_env(spec: BootSpec) -> dict[str, str]:
     }
 
 
-_ENGINE_ENV_FROM_S3 = f"""# Staged weights: the engine needs no token and must not ask the Hub. Its environment file
-# lives on tmpfs, readable by root only.
-install -d -m 0700 /run/llm-serving
+def _engine_env(comment: str, write: str) -> str:
+    """The engine's environment file, on tmpfs and readable by root only, written by ``write``."""
+    return f"""# {comment}
+install -d -m 0700 {RUN_DIR}
 umask 077
-printf 'HF_HUB_OFFLINE=1\\n' > {SECRET_ENV_PATH}
+{write}
 umask 022
 """
 
-_ENGINE_ENV_FROM_HUB = f"""# The token goes to tmpfs, readable by root only; a missing value means a public model.
-install -d -m 0700 /run/llm-serving
-umask 077
-token=$(aws secretsmanager get-secret-value --region "$AWS_REGION" \\
+
+_ENGINE_ENV_FROM_S3 = _engine_env(
+    "Staged weights: the engine needs no token and must not ask the Hub. Its environment file\n"
+    "# lives on tmpfs, readable by root only.",
+    f"printf 'HF_HUB_OFFLINE=1\\n' > {SECRET_ENV_PATH}",
+)
+
+_ENGINE_ENV_FROM_HUB = _engine_env(
+    "The token goes to tmpfs, readable by root only; a missing value means a public model.",
+    f"""token=$(aws secretsmanager get-secret-value --region "$AWS_REGION" \\
   --secret-id "$TOKEN_SECRET_ARN" --query SecretString --output text 2> /dev/null || true)
 printf '%s=%s\\n' "$TOKEN_ENV" "$token" > {SECRET_ENV_PATH}
-unset token
-umask 022
-"""
+unset token""",
+)
 
 _WEIGHTS_FROM_S3 = f"""# Staged weights: only a complete copy (its marker written last) is ever used, and the
 # marker is copied to disk last too, so a copy already on disk (a warm-pool instance starting
