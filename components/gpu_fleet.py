@@ -180,7 +180,8 @@ class GpuFleetArgs:
     schedule: Schedule | None = None
     refresh_rollback_alarm_names: pulumi.Input[Sequence[str]] = ()
     """Alarms that stop and roll back an instance refresh (up to 10). They need not exist
-    yet: a refresh only starts on a later change."""
+    when the groups are first created: a refresh starts only once a group runs another
+    configuration than its launch template's latest version."""
     log_retention_days: int = 30
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -215,6 +216,8 @@ class GpuFleet(pulumi.ComponentResource):
     on_demand_group: aws.autoscaling.Group
     spot_group: aws.autoscaling.Group | None
     """None when every instance is on-demand (max_size == on_demand_base)."""
+    groups: list[aws.autoscaling.Group]
+    """The on-demand group, then the spot group when there is one."""
     group_names: pulumi.Output[list[str]]
     """Both groups' names: the ``AutoScalingGroupName`` dimension of their metrics."""
     role_arn: pulumi.Output[str]
@@ -228,7 +231,7 @@ class GpuFleet(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
         region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
         log_groups = self._log_groups()
-        profile, role = self._instance_profile(region, log_groups)
+        profile, role, policies = self._instance_profile(region, log_groups)
         sg = aws.ec2.SecurityGroup(
             f"{name}-instances",
             vpc_id=args.vpc_id,
@@ -257,15 +260,15 @@ class GpuFleet(pulumi.ComponentResource):
         self.launch_template = self._launch_template(profile, sg)
         self.on_demand_group = self._on_demand_group()
         self.spot_group = self._spot_group() if args.spot_max > 0 else None
-        groups = [g for g in (self.on_demand_group, self.spot_group) if g is not None]
-        self._policies.append(self._lifecycle_permission(role, groups))
-        self._rollouts(region)
-        self._scaling(groups)
+        self.groups = [g for g in (self.on_demand_group, self.spot_group) if g is not None]
+        policies.append(self._lifecycle_permission(role, self.groups))
+        self._rollouts(region, policies)
+        self._scaling(self.groups)
         if args.on_demand_fallback_max > 0 and self.spot_group is not None:
             self._spot_fallback(self.spot_group)
         if args.schedule is not None:
-            self._schedule(groups, args.schedule)
-        self.group_names = pulumi.Output.all(*[g.name for g in groups])
+            self._schedule(self.groups, args.schedule)
+        self.group_names = pulumi.Output.all(*[g.name for g in self.groups])
         self.role_arn = role.arn
         self.security_group_id = sg.id
         self.register_outputs({"group_names": self.group_names, "role_arn": self.role_arn})
@@ -285,7 +288,8 @@ class GpuFleet(pulumi.ComponentResource):
 
     def _instance_profile(
         self, region: pulumi.Output[str], log_groups: Mapping[str, aws.cloudwatch.LogGroup]
-    ) -> tuple[aws.iam.InstanceProfile, aws.iam.Role]:
+    ) -> tuple[aws.iam.InstanceProfile, aws.iam.Role, list[pulumi.Resource]]:
+        """The instances' profile, their role, and the role's policies (a rollout waits for them)."""
         a, child = self._args, self._child
         role = aws.iam.Role(
             f"{self._name}-instance",
@@ -318,7 +322,7 @@ class GpuFleet(pulumi.ComponentResource):
                     sid="PullImages",
                 ),
             )
-        self._policies: list[pulumi.Resource] = [
+        policies: list[pulumi.Resource] = [
             aws.iam.RolePolicy(f"{self._name}-{label}", role=role.id, policy=document, opts=child)
             for label, document in documents.items()
         ]
@@ -330,7 +334,7 @@ class GpuFleet(pulumi.ComponentResource):
             opts=child,
         )
         profile = aws.iam.InstanceProfile(f"{self._name}-instance", role=role.name, opts=child)
-        return profile, role
+        return profile, role, policies
 
     def _lifecycle_permission(self, role: aws.iam.Role, groups: Sequence[aws.autoscaling.Group]) -> aws.iam.RolePolicy:
         """Lifecycle actions of this fleet's own groups, by their exact ARNs: a name pattern
@@ -558,7 +562,7 @@ class GpuFleet(pulumi.ComponentResource):
             ),
         )
 
-    def _rollouts(self, region: pulumi.Output[str]) -> None:
+    def _rollouts(self, region: pulumi.Output[str], policies: Sequence[pulumi.Resource]) -> None:
         """One rollout per group: a new launch-template version (or instance-type list) is
         rolled out by an instance refresh that can really roll back."""
         a = self._args
@@ -584,7 +588,7 @@ class GpuFleet(pulumi.ComponentResource):
                     instances_distribution=SPOT_DISTRIBUTION if mixed else {},
                 ),
                 # New instances start with the role's current permissions.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=self._policies),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(policies)),
             )
 
     # ----------------------------------------------------------------------- scaling

@@ -300,7 +300,7 @@ def build_model(
             target_group_arn_suffix=route.arn_suffix,
             queue_name=queue.queue_name,
             dead_letter_queue_name=queue.dead_letter_queue_name,
-            group_names=[g.name for g in (fleet.on_demand_group, fleet.spot_group) if g is not None],
+            group_names=[g.name for g in fleet.groups],
             spot_group_name=fleet.spot_group.name if fleet.spot_group is not None else None,
             min_healthy_hosts=capacity.min,
             latency_objective_seconds=float(model.max_generation_seconds) / 2,
