@@ -48,6 +48,7 @@ from components import _ecr, dashboard, gpu_fleet, load_balancer, network, reque
 from infra import aws_limits, catalog, images, model_catalog
 from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, ENGINES, EngineName, EngineSettings, Quantization
+from model_server.weights import layout
 
 NAMESPACE = "llm-serving"
 HUGGING_FACE_TOKEN_KEY = "huggingFaceToken"
@@ -412,7 +413,7 @@ class WeightsConfig(Section):
 class ModelConfig(Section):
     model_id: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
     """Hugging Face repository id, e.g. meta-llama/Llama-3.1-8B-Instruct."""
-    revision: str = Field(pattern=r"^[0-9a-f]{40}$")
+    revision: str = Field(pattern=layout.COMMIT_PATTERN.pattern)
     """Commit of the model repository. Pinned, so a new revision is a reviewed change that
     rolls out deliberately (a branch name would change under a running fleet)."""
     parameters_billions: Number | None = Field(None, gt=0, le=2000)

@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from model_server.weights import layout
+
 
 @dataclass(frozen=True)
 class ModelShape:
@@ -48,7 +50,7 @@ class ModelShape:
 
 
 def _config_url(model_id: str) -> str:
-    return f"https://huggingface.co/{model_id}/blob/main/config.json"
+    return f"{layout.HUB_URL}/{model_id}/blob/main/config.json"
 
 
 def _shape(

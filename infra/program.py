@@ -335,7 +335,7 @@ def weights_output(source: str, model: ModelConfig, weights: WeightsBucket) -> d
     if source == "s3":
         uri: object = weights.bucket_name.apply(lambda b: layout.s3_uri(b, model.model_id, model.revision))
     else:
-        uri = f"https://huggingface.co/{model.model_id}/tree/{model.revision}"
+        uri = f"{layout.HUB_URL}/{model.model_id}/tree/{model.revision}"
     return {"source": source, "uri": uri}
 
 

@@ -8,7 +8,6 @@ logs are streamed back here. Both run the same code; the build's status is the r
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -41,7 +40,6 @@ which writes a file every few minutes and whose build stops after 8 hours
 unmarked prefix was abandoned, and goes."""
 DELETE_BATCH = 1000
 """DeleteObjects takes at most 1,000 keys per request (docs/reference.md#s3-and-sns)."""
-_COMMIT_SEGMENT = re.compile(r"^[0-9a-f]{40}$")
 
 
 class WeightsError(Exception):
@@ -276,7 +274,7 @@ def revision_prefix(key: str) -> str | None:
     is a commit (None for a key outside the layout)."""
     parts = key.split("/")
     for i, part in enumerate(parts[:-1]):
-        if i >= 1 and _COMMIT_SEGMENT.fullmatch(part):
+        if i >= 1 and layout.COMMIT_PATTERN.fullmatch(part):
             return "/".join(parts[: i + 1]) + "/"
     return None
 

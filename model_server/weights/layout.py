@@ -10,6 +10,14 @@ that a prefix is complete. Readers refuse a prefix without it.
 
 from __future__ import annotations
 
+import re
+
+HUB_URL = "https://huggingface.co"
+"""The Hugging Face Hub, where every revision comes from (``HF_ENDPOINT`` may point the
+stager elsewhere)."""
+COMMIT_PATTERN = re.compile(r"^[0-9a-f]{40}$")
+"""A pinned revision is a full commit hash: a branch or tag can move under a staged prefix."""
+
 DEFAULT_PARALLEL_FILES = 4
 """Files the stager has in flight at once: enough to keep the network busy while one is being
 hashed or uploaded, few enough that 4 shards of 5 GB fit any task's disk. Here, not in the

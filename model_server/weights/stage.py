@@ -37,7 +37,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -57,9 +56,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from model_server.weights import layout
 
-COMMIT_PATTERN = re.compile(r"^[0-9a-f]{40}$")
-"""A pinned revision is a full commit hash: a branch or tag can move under a staged prefix."""
-DEFAULT_HUB = "https://huggingface.co"
+COMMIT_PATTERN = layout.COMMIT_PATTERN
+DEFAULT_HUB = layout.HUB_URL
 DEFAULT_PARALLEL_FILES = layout.DEFAULT_PARALLEL_FILES
 PROGRESS_SECONDS = 10.0
 CHECKSUM_METADATA = "hub-checksum"
