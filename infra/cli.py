@@ -630,18 +630,19 @@ def ami_latest(
     write: Annotated[
         bool, typer.Option("--write", help="Pin the newest AMI in Pulumi.STACK.yaml (comments and layout kept).")
     ] = False,
-    region: Annotated[str | None, typer.Option("--region", help="Default: aws:region of the stack file.")] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Default: aws:region of the stack file, else AWS_REGION.")
+    ] = None,
     project_dir: ProjectDirOpt = None,
 ) -> None:
     """The newest GPU AMI AWS publishes in the stack's region, beside the one the stack pins.
 
     Needs AWS credentials (it reads AWS's public SSM parameter and describes both images)."""
-    import os
-
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     from infra import ami
     from infra import plan as offline
+    from infra.config import region_of
 
     directory = project_dir or offline.PROJECT_DIR
     try:
@@ -649,7 +650,7 @@ def ami_latest(
     except offline.StackFileError as e:
         raise _fail(str(e)) from None
     stack_file = directory / f"Pulumi.{stack}.yaml"
-    region = region or values.get("aws:region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = region or region_of(values)
     if not region:
         raise _fail(f"no region: set aws:region in {stack_file.name} or pass --region")
     current = ami.pinned(stack_file)

@@ -16,6 +16,7 @@ secret (``read_hugging_face_token``).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import importlib.resources
@@ -203,6 +204,20 @@ def _existing_problems(existing: ExistingNetworkConfig, problems: _Problems) -> 
 # ---------------------------------------------------------------------- load balancer
 
 
+def certificate_region_problem(certificate_arn: str | None, region: str | None) -> str | None:
+    """Why the load balancer cannot use this ACM certificate in ``region`` (None: it can, or
+    either is unknown): ACM certificates serve load balancers of their own region only."""
+    if not certificate_arn or not region:
+        return None
+    cert_region = certificate_arn.split(":")[3]
+    if cert_region == region:
+        return None
+    return (
+        f"the certificate is in {cert_region}, the stack in {region}: a load balancer can only use "
+        "an ACM certificate of its own region"
+    )
+
+
 class LoadBalancerConfig(Section):
     internal: StrictBool = True
     """Internal by default: reachable only inside the VPC (and peered networks)."""
@@ -237,15 +252,9 @@ class LoadBalancerConfig(Section):
                 "a managed prefix list",
             )
         region = (info.context or {}).get("region")
-        if self.certificate_arn and region:
-            cert_region = self.certificate_arn.split(":")[3]
-            if cert_region != region:
-                # ACM: a load balancer uses certificates of its own region only.
-                problems.add(
-                    "certificateArn",
-                    f"the certificate is in {cert_region}, the stack in {region}: a load balancer can only use "
-                    f"an ACM certificate of its own region; request or import one in {region}",
-                )
+        problem = certificate_region_problem(self.certificate_arn, region)
+        if problem:
+            problems.add("certificateArn", f"{problem}; request or import one in {region}")
         problems.raise_any()
         return self
 
@@ -554,17 +563,16 @@ class ModelConfig(Section):
             )
         if missing:
             return None
-        arch = self.architecture
-        return model_catalog.ModelShape(
-            parameters_billions=self.parameters_billions
-            if self.parameters_billions is not None
-            else known.parameters_billions,  # type: ignore[union-attr]
-            context_length=self.context_length if self.context_length is not None else known.context_length,  # type: ignore[union-attr]
-            layers=arch.layers if arch else known.layers,  # type: ignore[union-attr]
-            kv_heads=arch.kv_heads if arch else known.kv_heads,  # type: ignore[union-attr]
-            head_dim=arch.head_dim if arch else known.head_dim,  # type: ignore[union-attr]
-            source=known.source if known is not None and arch is None else "stack config",
-        )
+        own: dict[str, Any] = {
+            "parameters_billions": self.parameters_billions,
+            "context_length": self.context_length,
+        }
+        if self.architecture is not None:
+            a = self.architecture
+            own |= {"layers": a.layers, "kv_heads": a.kv_heads, "head_dim": a.head_dim, "source": "stack config"}
+        given = {k: v for k, v in own.items() if v is not None}
+        # Not in the table: every value is the config's (``missing`` is empty).
+        return model_catalog.ModelShape(**given) if known is None else dataclasses.replace(known, **given)
 
     def _check_instance_types(self, problems: _Problems, shape: model_catalog.ModelShape | None) -> None:
         types: list[catalog.InstanceType] = []
@@ -996,19 +1004,31 @@ def _secret_keys() -> set[str]:
     return set(runtime_config._SECRET_KEYS.get()) | set(runtime_config.get_config_secret_keys_env())
 
 
-def read_namespace() -> dict[str, Any]:
-    """Every ``llm-serving:`` value of the running stack, JSON-decoded, keys without the
-    namespace. Read from the Pulumi runtime (set by the CLI or by the offline plan)."""
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+def _runtime_config() -> dict[str, str]:
+    """The running stack's config (set by the CLI or by the offline plan): full keys -> values."""
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
+def namespace_values(values: Mapping[str, str]) -> dict[str, Any]:
+    """The ``llm-serving:`` values of a stack's config, JSON-decoded, keys without the namespace."""
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix) :]: decode_value(v) for k, v in merged.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: decode_value(v) for k, v in values.items() if k.startswith(prefix)}
+
+
+def region_of(values: Mapping[str, str]) -> str | None:
+    """The stack's AWS region as the AWS provider will see it: ``aws:region`` in stack
+    config, else the environment (AWS_REGION, AWS_DEFAULT_REGION); None if neither says."""
+    return values.get("aws:region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def read_namespace() -> dict[str, Any]:
+    """Every ``llm-serving:`` value of the running stack (``namespace_values``)."""
+    return namespace_values(_runtime_config())
 
 
 def stack_region() -> str | None:
-    """The stack's AWS region as the AWS provider will see it: ``aws:region`` in stack
-    config, else the environment (AWS_REGION, AWS_DEFAULT_REGION); None if neither says."""
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return merged.get("aws:region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    """The running stack's region (``region_of``)."""
+    return region_of(_runtime_config())
 
 
 OTHER_PARTITION_REGION = re.compile(r"^(cn|us-gov|us-iso[bf]?|eu-isoe|eusc-de)-\w+-\d+$")

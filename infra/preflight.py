@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pulumi_aws as aws
 
-from infra.config import NAMESPACE, ConfigError, StackConfig
+from infra.config import NAMESPACE, ConfigError, StackConfig, certificate_region_problem
 
 
 def check(config: StackConfig) -> None:
@@ -73,13 +73,9 @@ def _subnets(config: StackConfig, region: str) -> list[str]:
 
 
 def _certificate(config: StackConfig, region: str) -> list[str]:
-    arn = config.load_balancer.certificate_arn
-    if arn is None or arn.split(":")[3] == region:
-        return []
-    return [
-        f"{NAMESPACE}:loadBalancer.certificateArn: the certificate is in {arn.split(':')[3]}, the stack in "
-        f"{region}: a load balancer can only use an ACM certificate of its own region"
-    ]
+    # The config checked it against the region it knew; the provider's region may differ.
+    problem = certificate_region_problem(config.load_balancer.certificate_arn, region)
+    return [f"{NAMESPACE}:loadBalancer.certificateArn: {problem}"] if problem else []
 
 
 def _ami(config: StackConfig, region: str) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from components.weights_staging import build_variables
-from infra.config import HUGGING_FACE_TOKEN_KEY, NAMESPACE, StackConfig, decode_value, parse_stack_config
+from infra.config import HUGGING_FACE_TOKEN_KEY, StackConfig, namespace_values, parse_stack_config, region_of
 from infra.plan import read_stack_config
 from model_server.weights import layout
 
@@ -104,12 +104,11 @@ class StageTarget:
 
 
 def load_config(stack: str, project_dir: Path) -> tuple[StackConfig, str | None]:
-    """The stack file's validated config and its region (``aws:region``)."""
+    """The stack file's validated config and its region (``aws:region``, else the environment's)."""
     values, _secrets = read_stack_config(stack, project_dir)
-    prefix = f"{NAMESPACE}:"
-    raw = {k[len(prefix) :]: decode_value(v) for k, v in values.items() if k.startswith(prefix)}
+    raw = namespace_values(values)
     raw.pop(HUGGING_FACE_TOKEN_KEY, None)  # a secret: never part of the config model
-    region = values.get("aws:region")
+    region = region_of(values)
     return parse_stack_config(raw, region), region
 
 
