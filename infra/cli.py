@@ -27,7 +27,7 @@ from infra import smoke as smoke_defaults
 if TYPE_CHECKING:  # the plan imports pulumi: only load it for the commands that need it
     from infra.plan import Plan
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_DRIFT_ERROR = 0, 1, 2, 3
 
 app = typer.Typer(
     help="Plan and deploy the LLM serving stack of one environment (one Pulumi stack).",
@@ -44,11 +44,16 @@ ProjectDirOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+def _error(line: str) -> None:
     from rich.markup import escape
 
-    for line in message.splitlines():  # escaped: keys and AWS's messages may hold [brackets]
-        err.print(f"[red]error:[/] {escape(line)}", markup=True)
+    # Escaped: keys and AWS's messages may hold [brackets].
+    err.print(f"[red]error:[/] {escape(line)}", markup=True, highlight=False)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    for line in message.splitlines():
+        _error(line)
     return typer.Exit(code)
 
 
@@ -214,6 +219,22 @@ def _run(operation: str, stack: str, project_dir: Path | None, **kwargs: object)
         raise _fail(f"pulumi {operation} failed:\n{e}", code=EXIT_FINDINGS) from None
 
 
+def _previewed(stack: str, project_dir: Path | None, **options: Any):  # type: ignore[no-untyped-def]
+    """`pulumi preview` of the stack with ``options``, its output streamed; what it planned and
+    how it failed, gathered from its engine events (``infra.preview_report``)."""
+    import pulumi.automation as auto
+
+    from infra.preview_report import PreviewReport
+
+    selected = _automation_stack(stack, project_dir)
+    summary = PreviewReport()
+    try:
+        selected.preview(on_output=print, color="auto", diff=True, on_event=summary.on_event, **options)
+    except auto.errors.CommandError as e:
+        summary.failure = str(e)
+    return summary
+
+
 def policy_packs(project_dir: Path | None) -> list[str]:
     """The project's policy pack (``policy_pack/``, the rules of ``infra/policies.py``)."""
     from infra import plan as offline
@@ -232,22 +253,7 @@ def preview(
 ) -> None:
     """`pulumi preview` of the stack with the policy pack, through the Automation API (needs
     the Pulumi CLI). Exit 1 when it fails, mandatory policy violations included."""
-    import pulumi.automation as auto
-
-    from infra.preview_report import PreviewReport
-
-    selected = _automation_stack(stack, project_dir)
-    summary = PreviewReport()
-    try:
-        selected.preview(
-            on_output=print,
-            color="auto",
-            diff=True,
-            policy_packs=policy_packs(project_dir),
-            on_event=summary.on_event,
-        )
-    except auto.errors.CommandError as e:
-        summary.failure = str(e)
+    summary = _previewed(stack, project_dir, policy_packs=policy_packs(project_dir))
     if report is not None:
         report.write_text(summary.to_markdown(f"pulumi preview of {stack} with the policy pack"))
     if summary.failure or summary.mandatory:
@@ -283,9 +289,6 @@ def destroy(
     _run("destroy", stack, project_dir)
 
 
-EXIT_DRIFT_ERROR = 3
-
-
 @app.command()
 def drift(
     stack: StackArg,
@@ -296,16 +299,7 @@ def drift(
 ) -> None:
     """Compare the stack with what is really in AWS (`pulumi preview --refresh`, which writes
     no state). Exit 0 no drift, 1 drift, 2 usage, 3 the check itself failed (not drift)."""
-    import pulumi.automation as auto
-
-    from infra.preview_report import PreviewReport
-
-    selected = _automation_stack(stack, project_dir)
-    summary = PreviewReport()
-    try:
-        selected.preview(on_output=print, color="auto", diff=True, refresh=True, on_event=summary.on_event)
-    except auto.errors.CommandError as e:
-        summary.failure = str(e)
+    summary = _previewed(stack, project_dir, refresh=True)
     verdict = "error" if summary.failure or summary.errors else "drift" if summary.changes else "no drift"
     if report is not None:
         report.write_text(summary.to_markdown(f"Drift check of {stack}: {verdict}"))
@@ -373,8 +367,7 @@ def rollout_wait(
     if not groups:
         err.print(f"skipped: the outputs of {stack} name no Auto Scaling groups (autoScalingGroupNames)", markup=False)
         return
-    queue = next((str(m.get("queueUrl")) for m in outputs.models().values() if m.get("queueUrl")), None)
-    client = session_for(queue).client("autoscaling", config=Config(retries={"mode": "standard"}))
+    client = session_for(outputs.first_queue_url()).client("autoscaling", config=Config(retries={"mode": "standard"}))
     result = wait_for_rollout(
         client,
         groups,
@@ -503,13 +496,8 @@ def weights_stage(
     def lines(line: str) -> None:  # progress of both paths: plain lines, for CI and task logs
         print(line, flush=True)
 
-    def problems(line: str) -> None:
-        from rich.markup import escape
-
-        err.print(f"[red]error:[/] {escape(line)}", markup=True, highlight=False)
-
     if not in_aws:
-        ok = weights.stage_locally(targets, _weights_bucket(stack, bucket, outputs_file, project_dir), lines, problems)
+        ok = weights.stage_locally(targets, _weights_bucket(stack, bucket, outputs_file, project_dir), lines, _error)
         if not ok:
             raise typer.Exit(EXIT_FINDINGS)
         return

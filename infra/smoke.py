@@ -269,8 +269,7 @@ def run_smoke(
     models = outputs.models()
     if not models:
         return SmokeReport([])
-    first_queue = next((m.get("queueUrl") for m in models.values() if isinstance(m.get("queueUrl"), str)), None)
-    session = session_for(first_queue)
+    session = session_for(outputs.first_queue_url())
     config = Config(retries={"mode": "standard"})
     autoscaling = session.client("autoscaling", config=config)
     cloudwatch = session.client("cloudwatch", config=config)

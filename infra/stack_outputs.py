@@ -36,6 +36,10 @@ class StackOutputs:
             return {}
         return {str(name): m for name, m in sorted(models.items()) if isinstance(m, Mapping)}
 
+    def first_queue_url(self) -> str | None:
+        """A model's queue URL: its region is the stack's (``model_server.queue_url.session_for``)."""
+        return next((m["queueUrl"] for m in self.models().values() if isinstance(m.get("queueUrl"), str)), None)
+
     @staticmethod
     def names(model: Mapping[str, Any], key: str) -> list[str]:
         """A list of names the model's outputs hold under ``key`` (empty when absent)."""
