@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from bootstrap import permissions
+from components import _policy
 
 NAMESPACE = "llm-serving-bootstrap"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -275,21 +276,7 @@ def main() -> None:
     aws.s3.BucketPolicy(
         "state",
         bucket=bucket.id,
-        policy=pulumi.Output.json_dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "DenyInsecureTransport",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "*",
-                        "Resource": [bucket.arn, bucket.arn.apply(lambda a: f"{a}/*")],
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    }
-                ],
-            }
-        ),
+        policy=_policy.document(_policy.deny_insecure_transport([bucket.arn, bucket.arn.apply(lambda a: f"{a}/*")])),
         opts=pulumi.ResourceOptions(depends_on=[block]),
     )
     aws.s3.BucketLifecycleConfiguration(
