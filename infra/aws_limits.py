@@ -47,7 +47,8 @@ MAX_ALARM_SECONDS = 86400
 """Period x EvaluationPeriods, for periods under an hour (PutMetricAlarm)."""
 MAX_USER_DATA_BYTES = 16 * 1024
 """User data, before base64 (docs/reference.md#ec2-instances-and-amis)."""
-HEARTBEAT_SECONDS = (30, 7200)
+HEARTBEAT_TIMEOUT_RANGE = (30, 7200)
+"""A lifecycle hook's heartbeat timeout, in seconds (PutLifecycleHook)."""
 MAX_REFRESH_ALARMS = fleet_rollout.MAX_ROLLBACK_ALARMS
 MAX_CHECKPOINT_DELAY = 172800
 MAX_GROUP_NAME_PREFIX = 255 - 26
@@ -292,7 +293,7 @@ def _user_data_size(resources: Sequence[PolicyResource]) -> Violations:
 
 
 def _group_limits(resources: Sequence[PolicyResource]) -> Violations:
-    low, high = HEARTBEAT_SECONDS
+    low, high = HEARTBEAT_TIMEOUT_RANGE
     for r in resources:
         if r.resource_type != "aws:autoscaling/group:Group":
             continue
