@@ -149,14 +149,17 @@ def lint(text: str) -> list[tuple[str, Any]]:
 
 def test_every_policy_document_lints_clean_with_parliament(plan: Plan) -> None:
     problems = {}
+    linted = 0
     for r in plan.resources:
         for key in ("policy", "assumeRolePolicy"):
             text = r.input(key)
             if isinstance(text, str) and '"Statement"' in text:
+                linted += 1
                 kind = "deploy" if "deploy" in r.name else key
                 found = [(i, d) for i, d in lint(text) if (kind, i) not in ALLOWED and (key, i) not in ALLOWED]
                 if found:
                     problems[f"{r.name} {key}"] = found
+    assert linted >= 12  # 8 role policies, 4 trust policies, the state bucket's
     assert problems == {}
 
 
@@ -168,6 +171,7 @@ def test_each_policy_fits_iam_managed_policy_limit(plan: Plan) -> None:
 
 def test_the_preview_role_only_reads(plan: Plan) -> None:
     actions = {a for s in statements(plan, "dev-preview") if s["Effect"] == "Allow" for a in s["Action"]}
+    assert actions
     verbs = {a.split(":")[1] for a in actions}
     writes = sorted(v for v in verbs if not v.startswith(("BatchGet", "Describe", "Get", "List", "Decrypt")))
     assert writes == []
@@ -212,6 +216,8 @@ def test_every_type_the_program_declares_has_permissions(stack: str, request: py
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_names_the_deploy_role_is_scoped_to_match_the_plan(stack: str, request: pytest.FixtureRequest) -> None:
     project: Plan = request.getfixturevalue(f"{stack}_plan")
+    assert project.of_type("aws:s3/bucket:Bucket") and project.of_type("aws:autoscaling/group:Group")
+    assert project.of_type("aws:sqs/queue:Queue")
     for bucket in project.of_type("aws:s3/bucket:Bucket"):
         assert any(fnmatch.fnmatch(bucket.outputs["bucket"], p) for p in permissions.BUCKETS), bucket.name
     for group in project.of_type("aws:autoscaling/group:Group"):

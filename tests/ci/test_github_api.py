@@ -149,7 +149,7 @@ def test_creates_one_comment_per_stack_then_updates_it_even_past_the_first_page(
     assert "**pulumi preview of prod: passed**" in ours[1]["body"]
 
     artifact(tmp_path / "2", "dev", "7", body="<!-- llm-serving plan dev -->\n### dev, second push\n")
-    comment(tmp_path / "2")
+    assert comment(tmp_path / "2") == 0
 
     assert len(github.comments[7]) == 132
     assert github.comments[7][130]["body"].endswith("second push\n")

@@ -96,9 +96,10 @@ def test_every_action_is_pinned_by_full_commit_sha_with_its_version_beside_it() 
     unpinned = [(w, u) for w, u in uses if not u.startswith("./") and not PINNED.match(u)]
     assert unpinned == []
     texts = "\n".join(p.read_text() for p in [*WORKFLOWS, *ACTIONS])
-    for line in texts.splitlines():
-        if re.search(r"uses: [^.][^@]*@[0-9a-f]{40}", line):
-            assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line
+    pinned_lines = [line for line in texts.splitlines() if re.search(r"uses: [^.][^@]*@[0-9a-f]{40}", line)]
+    assert len(pinned_lines) == len([u for _, u in uses if not u.startswith("./")])
+    for line in pinned_lines:
+        assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line
 
 
 def test_each_pinned_action_is_pinned_to_one_commit_everywhere() -> None:
@@ -381,7 +382,14 @@ def test_the_pulumi_cli_version_matches_the_pulumi_sdk_pin() -> None:
     assert (ROOT / ".pulumi-version").read_text().strip() == sdk
 
 
+SCRIPT_REFERENCE = r"\.github/(?:scripts|actions)/[A-Za-z0-9_./-]+"
+
+
+def test_the_workflows_call_scripts_and_actions_of_this_repository() -> None:
+    assert any(re.search(SCRIPT_REFERENCE, p.read_text()) for p in WORKFLOWS)
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_scripts_called_by_workflows_exist(path: Path) -> None:
-    for match in re.findall(r"\.github/(?:scripts|actions)/[A-Za-z0-9_./-]+", path.read_text()):
+    for match in re.findall(SCRIPT_REFERENCE, path.read_text()):
         assert (ROOT / match).exists(), match

@@ -17,8 +17,10 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from components.fleet_rollout import RefreshProvider, desired_configuration, start_refresh
 
-DESIRED_V1 = desired_configuration("lt-0abc", "1", (), {})
-DESIRED_V2 = desired_configuration("lt-0abc", "2", (), {})
+# StartInstanceRefresh's DesiredConfiguration, as AWS's API names it (the Stubber checks it
+# against AWS's model too).
+DESIRED_V1 = {"LaunchTemplate": {"LaunchTemplateId": "lt-0abc", "Version": "1"}}
+DESIRED_V2 = {"LaunchTemplate": {"LaunchTemplateId": "lt-0abc", "Version": "2"}}
 PREFERENCES = {
     "MinHealthyPercentage": 100,
     "MaxHealthyPercentage": 200,
@@ -152,6 +154,20 @@ def test_the_spot_groups_desired_configuration_is_its_whole_mixed_instances_poli
     old = desired_configuration("lt-0abc", "6", ("g6.xlarge",), {})
     provider = RefreshProvider(lambda region, profile: client)
     provider.update("x", props(old, "llm-dev-chat-spot-1"), props(desired, "llm-dev-chat-spot-1"))
+
+
+def test_desired_configurations_are_the_launch_template_or_the_whole_mixed_instances_policy() -> None:
+    assert desired_configuration("lt-0abc", "2", (), {}) == DESIRED_V2
+    distribution = {"OnDemandBaseCapacity": 0, "SpotAllocationStrategy": "price-capacity-optimized"}
+    assert desired_configuration("lt-0abc", "7", ("g6.xlarge", "g5.xlarge"), distribution) == {
+        "MixedInstancesPolicy": {
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": {"LaunchTemplateId": "lt-0abc", "Version": "7"},
+                "Overrides": [{"InstanceType": "g6.xlarge"}, {"InstanceType": "g5.xlarge"}],
+            },
+            "InstancesDistribution": distribution,
+        }
+    }
 
 
 def test_a_change_of_preferences_alone_starts_no_refresh(autoscaling: Any) -> None:

@@ -389,7 +389,7 @@ def test_instance_role_completes_lifecycle_actions_of_its_own_groups_only(fleet:
     for document in instance_policies(fleet).values():
         for statement in document["Statement"]:
             if "autoscaling:CompleteLifecycleAction" in statement["Action"]:
-                assert statement is not None and statement["Resource"] == lifecycle["Resource"]
+                assert statement["Resource"] == lifecycle["Resource"]
 
 
 def test_instance_role_pulls_only_the_images_repositories_from_ecr(fleet: Plan) -> None:
@@ -431,8 +431,10 @@ def test_the_cloudwatch_agent_needs_no_permission_the_role_lacks(fleet: Plan) ->
     granted = {a for d in instance_policies(fleet).values() for s in d["Statement"] for a in s["Action"]}
     assert {"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"} <= granted
     assert "logs:PutRetentionPolicy" not in granted
-    for group in fleet.of_type("aws:cloudwatch/logGroup:LogGroup"):
-        assert group.input("retentionInDays") == 30
+    log_groups = fleet.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert log_groups
+    for log_group in log_groups:
+        assert log_group.input("retentionInDays") == 30
 
 
 S3 = S3Weights(

@@ -13,4 +13,5 @@ def test_default_interface_endpoints_are_services_aws_offers_as_interface_endpoi
 
 def test_service_names_are_the_part_after_the_region() -> None:
     # "com.amazonaws.<region>.<name>": a full name or a Region pasted in would never match.
+    assert INTERFACE_ENDPOINT_SERVICES
     assert not any(n.startswith(("com.", "aws.")) or "us-east-1" in n for n in INTERFACE_ENDPOINT_SERVICES)

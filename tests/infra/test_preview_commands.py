@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from infra import cli
 from infra.preview_report import PreviewReport
+from tests.helpers import ROOT
 
 URN = "urn:pulumi:dev::llm-serving::llm-serving:aws:GpuFleet$aws:autoscaling/group:Group::chat-spot"
 
@@ -95,7 +96,7 @@ def test_preview_passes_the_policy_pack_and_writes_the_report(fake: Any, tmp_pat
 
     assert result.exit_code == 0, result.output
     [call] = stack.calls
-    assert call["policy_packs"] == [str(cli.policy_packs(None)[0])]
+    assert call["policy_packs"] == [str(ROOT / "policy_pack")]
     assert Path(call["policy_packs"][0]).joinpath("PulumiPolicy.yaml").is_file()
     assert report.read_text().startswith("**pulumi preview of dev with the policy pack: passed** (1 to update)")
 
@@ -146,4 +147,4 @@ def test_up_passes_the_policy_pack(fake: Any) -> None:
     result = CliRunner().invoke(cli.app, ["up", "dev", "--yes"])
 
     assert result.exit_code == 0, result.output
-    assert stack.calls[0]["policy_packs"] == cli.policy_packs(None)
+    assert stack.calls[0]["policy_packs"] == [str(ROOT / "policy_pack")]

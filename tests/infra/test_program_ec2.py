@@ -23,6 +23,7 @@ def per_model(plan: Plan, type_: str, model: str) -> list[PlannedResource]:
 def test_every_ec2_model_has_its_serving_path(stack: str, request: pytest.FixtureRequest) -> None:
     plan: Plan = request.getfixturevalue(f"{stack}_plan")
     models = list(plan.outputs["models"])
+    assert models
     for model in models:
         [lt] = per_model(plan, "aws:ec2/launchTemplate:LaunchTemplate", model)
         assert lt.input("metadataOptions")["httpTokens"] == "required"
