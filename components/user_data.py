@@ -253,7 +253,11 @@ lifecycle() {{
 }}
 
 complete_launch() {{
-  if [[ -n ${{heartbeat_pid:-}} ]]; then kill "$heartbeat_pid" 2> /dev/null || true; fi
+  # Stop the heartbeats first, a heartbeat already on its way included: none after the answer.
+  if [[ -n ${{heartbeat_pid:-}} ]]; then
+    kill "$heartbeat_pid" 2> /dev/null || true
+    wait "$heartbeat_pid" 2> /dev/null || true
+  fi
   lifecycle complete-lifecycle-action --lifecycle-action-result "$1" || true
 }}
 
@@ -276,10 +280,14 @@ fi
 
 # Keep the launch hook alive while preparing, up to the boot's deadline; past it the hook
 # times out and Auto Scaling abandons the launch even if this script hangs.
+# Stopped between heartbeats, it exits at once (the pause is waited for, which a signal
+# interrupts); during one, once that heartbeat is sent.
 (
+  trap 'exit 0' TERM
   deadline=$((SECONDS + BOOT_DEADLINE_SECONDS))
   while ((SECONDS < deadline)); do
-    sleep {HEARTBEAT_SECONDS}
+    sleep {HEARTBEAT_SECONDS} &
+    wait $!
     lifecycle record-lifecycle-action-heartbeat || true
   done
 ) &
