@@ -7,7 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
+
 # Built from parts so that this file does not match itself.
 PRIVATE = re.compile("|".join(["REFER" + r"ENCE\.md", "DES" + r"IGN\.md", r"\.\./" + "shared"]))
 

@@ -8,7 +8,6 @@ import fnmatch
 import json
 import re
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -18,12 +17,12 @@ import yaml
 from bootstrap import permissions
 from bootstrap.program import DEPLOY_SESSION_SECONDS, POLICY_LIMIT, main
 from infra.plan import Plan, PlannedResource, run_program
+from tests.helpers import ROOT
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # parliament imports pkg_resources
     import parliament
 
-ROOT = Path(__file__).parents[2]
 NS = "llm-serving-bootstrap"
 
 

@@ -13,8 +13,8 @@ import yaml
 
 from bootstrap import permissions
 from infra import cli
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).parents[2]
 CICD = (ROOT / "docs" / "cicd.md").read_text()
 README = (ROOT / "README.md").read_text()
 DAYS = {"*": "every day", "1-5": "weekdays"}

@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-ROOT = Path(__file__).parents[2]
+from tests.helpers import ROOT
+
 SPEC = importlib.util.spec_from_file_location("github_api", ROOT / ".github" / "scripts" / "github_api.py")
 assert SPEC is not None and SPEC.loader is not None
 github_api = importlib.util.module_from_spec(SPEC)

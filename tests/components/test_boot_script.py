@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components import user_data
-from tests.components.test_user_data import spec
+from tests.components.test_user_data import S3_WEIGHTS, spec
 
 FAKES = {
     "curl": r"""
@@ -98,8 +98,7 @@ def boot(tmp_path: Path, from_s3: bool = False, s3: dict[str, bytes] | None = No
     for real in (user_data.CONFIG_DIR, user_data.CACHE_DIR, "/run/llm-serving"):
         script = script.replace(real, f"{root}{real}")
     (root / user_data.CONFIG_DIR.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    weights = {"weights_bucket": "weights-x", "weights_prefix": "org/model/abc/", "weights_marker": "done.json"}
-    settings = {**user_data.boot_env(spec(**(weights if from_s3 else {}))), "BOOT_DEADLINE_SECONDS": "30"}
+    settings = {**user_data.boot_env(spec(**(S3_WEIGHTS if from_s3 else {}))), "BOOT_DEADLINE_SECONDS": "30"}
     settings.update({k: str(v) for k, v in env.items() if k in settings})
     (root / user_data.CONFIG_DIR.lstrip("/") / "boot.env").write_text(user_data._sourced_env(settings))
     (root / user_data.CONFIG_DIR.lstrip("/") / "download.args").write_text("download-weights\nmodel\n")
@@ -192,7 +191,7 @@ def test_heartbeats_stop_at_the_boot_deadline(tmp_path: Path) -> None:
     assert result.lifecycle("record-lifecycle-action-heartbeat") == []
 
 
-PREFIX = "org/model/abc/"
+PREFIX = S3_WEIGHTS["weights_prefix"]
 WEIGHTS = {f"{PREFIX}config.json": b'{"architectures": []}', f"{PREFIX}model.safetensors": bytes(range(256)) * 40}
 
 

@@ -15,8 +15,8 @@ import boto3
 import pytest
 
 from infra import ami
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).parents[2]
 REGION = "us-east-1"
 PLACEHOLDER = "ami-0123456789abcdef0"
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).parents[2]
+from tests.helpers import ROOT
+
 CLI = [sys.executable, "-m", "infra.cli"]
 
 

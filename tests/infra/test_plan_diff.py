@@ -17,8 +17,8 @@ import yaml
 
 from infra.plan import Plan, run_plan
 from infra.plan_diff import COMMENT_LIMIT, MARKER, diff_plans, to_markdown, to_text
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).parents[2]
 GROUP = "aws:autoscaling/group:Group"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 

@@ -20,8 +20,8 @@ import yaml
 
 from infra.plan import Plan, PlannedResource
 from infra.policies import POLICIES, evaluate
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).parents[2]
 Mutation = Callable[[list[PlannedResource]], list[PlannedResource]]
 
 

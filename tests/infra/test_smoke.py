@@ -23,8 +23,7 @@ from worker_harness import FAKE_CREDENTIALS, MODEL, REGION, AwsStack, WorkerProc
 
 from infra.smoke import SMOKE_ACTIONS, run_smoke
 from infra.stack_outputs import StackOutputs
-
-ROOT = Path(__file__).parents[2]
+from tests.helpers import ROOT
 
 
 @pytest.fixture

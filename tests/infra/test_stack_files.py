@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from infra.plan import StackFileError, read_stack_config
-
-ROOT = Path(__file__).parents[2]
+from tests.helpers import ROOT
 
 
 def project(tmp_path: Path, stack_text: str, project_text: str = "name: llm-serving\n") -> Path:

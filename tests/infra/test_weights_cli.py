@@ -32,8 +32,8 @@ from fake_hub import FakeHub, FakeRepo
 
 from infra import cli, weights
 from model_server.weights import layout
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).parents[2]
 REGION = "us-east-1"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OLD_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"

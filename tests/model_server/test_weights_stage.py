@@ -26,8 +26,8 @@ from fakes import AwsRecorder
 from worker_harness import FAKE_CREDENTIALS, REGION
 
 from model_server.weights import layout, stage
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).parents[2]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
 MODEL = "acme/tiny-llm"
@@ -87,13 +87,6 @@ def bucket(s3: Any) -> str:
     name = f"weights-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
-
-
-@pytest.fixture
-def recorder(moto_url: str) -> Iterator[AwsRecorder]:
-    proxy = AwsRecorder(moto_url)
-    yield proxy
-    proxy.close()
 
 
 def objects(s3: Any, bucket: str) -> dict[str, bytes]:
