@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from components.network import DEFAULT_INTERFACE_ENDPOINTS
-from infra.config import ConfigError
+from infra.config import MAX_MODELS, MAX_SECURITY_GROUP_RULES, ConfigError
 from infra.plan import Plan, PlannedResource, run_plan
 from tests.cfn_schemas import TABLE, fragment, resource_violations, unclassified, violations
 from tests.helpers import ROOT
@@ -48,8 +48,8 @@ def edge_model(i: int) -> dict[str, Any]:
     }
 
 
-EDGE_MODEL_NAMES = [f"edge-model-{i:02d}-ab" for i in range(62)]
-"""62 models (the most a stack holds), each name 16 characters (the longest allowed)."""
+EDGE_MODEL_NAMES = [f"edge-model-{i:02d}-ab" for i in range(MAX_MODELS)]
+"""The most models a stack holds (62), each name 16 characters (the longest allowed)."""
 
 EDGES: dict[str, Any] = {
     # Production: HTTPS, a NAT per AZ, someone to alert. It refuses schedules (a dev-only
@@ -65,7 +65,7 @@ EDGES: dict[str, Any] = {
     "llm-serving:loadBalancer": {
         "internal": False,
         # 30 ranges x 2 listener ports = 60 inbound rules, the security group quota.
-        "allowedCidrs": [f"203.0.{i}.0/24" for i in range(30)],
+        "allowedCidrs": [f"203.0.{i}.0/24" for i in range(MAX_SECURITY_GROUP_RULES // 2)],
         "certificateArn": CERTIFICATE,
         "idleTimeoutSeconds": 4000,
     },
@@ -147,11 +147,11 @@ def test_the_plans_pass_the_cloudformation_schemas(plan_name: str, request: pyte
 
 def test_the_edges_plan_is_at_the_limits_and_passes_the_policies(edges_plan: Plan) -> None:
     assert [f for f in edges_plan.findings if f["level"] == "mandatory"] == []
-    assert len(edges_plan.of_type("aws:lb/listenerRule:ListenerRule")) == 62
+    assert len(edges_plan.of_type("aws:lb/listenerRule:ListenerRule")) == MAX_MODELS == 62
     assert len(edges_plan.of_type("aws:ec2/natGateway:NatGateway")) == 3
     assert len(edges_plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")) == len(DEFAULT_INTERFACE_ENDPOINTS) + 1
     [alb_group] = [g for g in edges_plan.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "models-alb"]
-    assert sum(len(rule["cidrBlocks"]) for rule in alb_group.input("ingress")) == 60
+    assert sum(len(rule["cidrBlocks"]) for rule in alb_group.input("ingress")) == MAX_SECURITY_GROUP_RULES == 60
     assert max(g.input("maxSize") for g in edges_plan.of_type("aws:autoscaling/group:Group")) == 100
 
 
