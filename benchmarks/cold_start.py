@@ -5,7 +5,7 @@ staged in S3 and AWS's image in ECR (after).
 
 Run: .venv/bin/python benchmarks/cold_start.py
 Results: benchmarks/cold_start.md. The figures are estimates from the constants in
-components/gpu_fleet.py (their sources: docs/reference.md#gpus-and-prices), not
+components/ec2/gpu_fleet.py (their sources: docs/reference.md#gpus-and-prices), not
 measurements: nothing here can launch a GPU instance.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from components import gpu_fleet as fleet
+from components.ec2 import gpu_fleet as fleet
 from infra import catalog
 from infra.config import parse_stack_config
 from infra.plan import read_stack_config

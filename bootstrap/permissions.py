@@ -428,7 +428,7 @@ TYPES: Mapping[str, str] = {
     "aws:sqs/queuePolicy:QueuePolicy": "sqs",
     "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": "sqs",
     # The rollout resource starts, cancels and reads instance refreshes from the deployer's
-    # process (components/fleet_rollout.py): autoscaling's Start/CancelInstanceRefresh, Describe*.
+    # process (components/ec2/fleet_rollout.py): autoscaling's Start/CancelInstanceRefresh, Describe*.
     "pulumi-python:dynamic/llm-serving:InstanceRefresh": "autoscaling",
 }
 """Every resource type the program declares -> the entry of ``SERVICES`` that covers it."""

@@ -18,7 +18,8 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationPolicy, StackValidationPolicy
 
-from components import _events, _metrics, dashboard, fleet_rollout
+from components import _events, _metrics, dashboard
+from components.ec2 import fleet_rollout
 
 MAX_DESCRIPTION = 255
 GROUP_DESCRIPTION = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*")

@@ -45,7 +45,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components import _ecr, dashboard, gpu_fleet, load_balancer, network, request_queue, results_bucket
+from components import _ecr, dashboard, load_balancer, network, request_queue, results_bucket
+from components.ec2 import gpu_fleet
 from infra import aws_limits, catalog, images, model_catalog
 from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, ENGINES, EngineName, EngineSettings, Quantization
@@ -463,7 +464,7 @@ class ModelConfig(Section):
     leaving instance's requests (deregistration delay, 0 to 3600 s in AWS)."""
     health_check_grace_seconds: Count | None = Field(None, ge=60, le=7200)
     """How long a new instance has to load the model before health checks count. Unset:
-    estimated from the weights and the engine image (components.gpu_fleet)."""
+    estimated from the weights and the engine image (components.ec2.gpu_fleet)."""
     target_backlog_per_instance: Number | None = Field(None, gt=0)
     """Queue backlog plus in-flight requests per instance that scaling aims for. Unset:
     maxConcurrentRequests (each instance full, nothing waiting)."""

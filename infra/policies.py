@@ -31,7 +31,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components.gpu_fleet import BOOT_SECONDS, ECR_IMAGE_PULL_SECONDS, WARMUP_SECONDS
+from components.ec2.gpu_fleet import BOOT_SECONDS, ECR_IMAGE_PULL_SECONDS, WARMUP_SECONDS
 from components.load_balancer import TLS_POLICY
 
 MANDATORY = EnforcementLevel.MANDATORY

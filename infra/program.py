@@ -12,7 +12,7 @@ import pulumi
 from components import _ecr, model_alarms
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
 from components.dashboard import DashboardModel, StackDashboard, StackDashboardArgs, dashboard_name
-from components.gpu_fleet import GpuFleet, GpuFleetArgs, HubWeights, S3Weights, Schedule
+from components.ec2.gpu_fleet import GpuFleet, GpuFleetArgs, HubWeights, S3Weights, Schedule
 from components.load_balancer import ModelLoadBalancer, ModelLoadBalancerArgs, ModelRoute, ModelRouteArgs
 from components.model_alarms import LoadBalancerAlarms, LoadBalancerAlarmsArgs, ModelAlarms, ModelAlarmsArgs
 from components.model_token import ModelToken, ModelTokenArgs

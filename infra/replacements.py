@@ -282,7 +282,7 @@ DECIDED_BY_PROVIDER_DIFF: frozenset[str] = frozenset({"pulumi-python:dynamic:Res
 
 OWN_DYNAMIC_RESOURCES: Mapping[str, frozenset[str]] = MappingProxyType(
     {
-        # components/fleet_rollout.py: RefreshProvider.diff replaces it only when its group changes.
+        # components/ec2/fleet_rollout.py: RefreshProvider.diff replaces it only when its group changes.
         "pulumi-python:dynamic/llm-serving:InstanceRefresh": frozenset({"groupName"}),
     }
 )

@@ -41,7 +41,7 @@ def test_the_docs_give_the_drift_check_the_schedule_it_has() -> None:
 def test_the_docs_describe_the_rollout_the_code_makes() -> None:
     deploys = CICD[CICD.index("## Deploys") : CICD.index("## Drift")]
     flat = " ".join(deploys.split())
-    assert "`InstanceRefresh`" in flat and "`components/fleet_rollout.py`" in flat
+    assert "`InstanceRefresh`" in flat and "`components/ec2/fleet_rollout.py`" in flat
     assert "desired configuration" in flat
     for stale in ("the provider's group resource", "the provider writes the new launch template"):
         assert stale not in flat

@@ -12,7 +12,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import user_data
+from components.ec2 import user_data
 from tests.components.test_user_data import S3_WEIGHTS, spec
 
 FAKES = {

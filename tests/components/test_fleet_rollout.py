@@ -15,7 +15,7 @@ import pytest
 from botocore.stub import Stubber
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components.fleet_rollout import RefreshProvider, desired_configuration, start_refresh
+from components.ec2.fleet_rollout import RefreshProvider, desired_configuration, start_refresh
 
 # StartInstanceRefresh's DesiredConfiguration, as AWS's API names it (the Stubber checks it
 # against AWS's model too).

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.gpu_fleet import (
+from components.ec2.gpu_fleet import (
     LAUNCH_HOOK,
     LAUNCH_HOOK_HEARTBEAT_SECONDS,
     TERMINATION_HOOK,
@@ -421,7 +421,7 @@ def test_the_cloudwatch_agent_needs_no_permission_the_role_lacks(fleet: Plan) ->
 
     import yaml
 
-    from components import user_data
+    from components.ec2 import user_data
 
     lt = fleet.named("aws:ec2/launchTemplate:LaunchTemplate", "chat-lt")
     document = yaml.safe_load(base64.b64decode(lt.input("userData")).decode().removeprefix("#cloud-config\n"))

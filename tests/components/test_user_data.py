@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import user_data
-from components.gpu_fleet import TERMINATION_HOOK
+from components.ec2 import user_data
+from components.ec2.gpu_fleet import TERMINATION_HOOK
 from infra.plan import Plan
 
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"

@@ -7,7 +7,7 @@ Creates:
   balancer only;
 - one launch template (the pinned GPU AMI, IMDSv2 required with hop limit 1,
   instance-metadata tags on, encrypted gp3 root volume sized for the image and the
-  weights, no public IP, cloud-init user data from ``components.user_data``);
+  weights, no public IP, cloud-init user data from ``components.ec2.user_data``);
 - an **on-demand base group** (``on_demand_base`` instances, with a warm pool of stopped
   instances: AWS allows warm pools only on groups without spot) and a **spot group** (mixed
   instance types, price-capacity-optimized, capacity rebalance). Both register with the
@@ -24,7 +24,7 @@ Creates:
 - zero-downtime upgrades: a change of the launch template (model revision, engine, image,
   AMI, instance types) rolls both groups by instance refresh, launching before
   terminating, with checkpoints and a real automatic rollback on the given alarms
-  (``components.fleet_rollout``: the groups keep their version until the refresh succeeds).
+  (``components.ec2.fleet_rollout``: the groups keep their version until the refresh succeeds).
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import _ecr, _metrics, _policy, user_data
-from components.fleet_rollout import GroupRolloutArgs, InstanceRefresh, RolloutPreferences
+from components import _ecr, _metrics, _policy
+from components.ec2 import user_data
+from components.ec2.fleet_rollout import GroupRolloutArgs, InstanceRefresh, RolloutPreferences
 from model_server import metrics
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, Engine
 from model_server.worker.settings import WorkerSettings
@@ -518,7 +519,7 @@ class GpuFleet(pulumi.ComponentResource):
             capacity_rebalance=False,
             warm_pool=warm_pool,
             **self._group_common(),  # type: ignore[arg-type]
-            # A new version reaches the group through its rollout (components.fleet_rollout).
+            # A new version reaches the group through its rollout (components.ec2.fleet_rollout).
             opts=pulumi.ResourceOptions.merge(
                 self._child, pulumi.ResourceOptions(ignore_changes=["launchTemplate.version"])
             ),

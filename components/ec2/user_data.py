@@ -232,6 +232,8 @@ docker run --rm --env-file {SECRET_ENV_PATH} -v "{CACHE_DIR}:${{MODEL_CACHE_DIR}
 """
 
 
+# The script's own comment names this module's path before the backends had folders: any
+# change to the text is a new launch-template version, which rolls every fleet.
 _BOOT_SCRIPT = """#!/bin/bash
 # Prepares this instance to serve its model, on every boot (see components/user_data.py).
 set -euo pipefail
