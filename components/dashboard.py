@@ -12,21 +12,17 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_aws as aws
 
 from components import _metrics
-from model_server import metrics
 
-SPOT_PRICE_FRACTION = 0.5
-"""Spot GPU prices run at about 35 to 60% of on-demand (docs/reference.md#gpus-and-prices): the cost
-graph is an estimate, the bill is the truth."""
 WIDGET_WIDTH = 6
 WIDGET_HEIGHT = 6
 WIDGETS_PER_MODEL = 8
-"""Two lines of four graphs (``model_widgets``)."""
+"""Two lines of four graphs per model (each backend's ``DashboardRow``)."""
 MAX_WIDGETS = 500
 """CloudWatch: at most 500 widgets per dashboard (docs/reference.md#cloudwatch-dashboards)."""
 MAX_MODELS = MAX_WIDGETS // WIDGETS_PER_MODEL
@@ -39,24 +35,26 @@ def dashboard_name(stack: str) -> str:
     return f"llm-serving-{stack}"
 
 
-@dataclass(frozen=True, kw_only=True)
-class DashboardModel:
-    """What the dashboard shows of one model: its resources' names (outputs) and prices."""
+class DashboardRow(Protocol):
+    """What the dashboard shows of one model; each backend has its own (``components/<backend>/``)."""
 
-    name: str
-    load_balancer_arn_suffix: pulumi.Input[str]
-    target_group_arn_suffix: pulumi.Input[str]
-    queue_name: pulumi.Input[str]
-    dead_letter_queue_name: pulumi.Input[str]
-    on_demand_group_name: pulumi.Input[str] | None
-    spot_group_name: pulumi.Input[str] | None
-    on_demand_usd_per_hour: float
-    """Catalog price of the on-demand instance type (the first of the model's types)."""
+    @property
+    def name(self) -> str:
+        """The model's name."""
+        ...
+
+    def values(self) -> pulumi.Output[dict[str, Any]]:
+        """The row's resource names and ids (outputs), resolved together."""
+        ...
+
+    def widgets(self, values: dict[str, Any], y: int, region: str) -> list[dict[str, Any]]:
+        """The row's ``WIDGETS_PER_MODEL`` graphs, two lines of four from height ``y``."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
 class StackDashboardArgs:
-    models: Sequence[DashboardModel]
+    models: Sequence[DashboardRow]
     name: str
     """The dashboard's name (``dashboard_name``): letters, digits, ``-`` and ``_`` only."""
 
@@ -73,10 +71,16 @@ class StackDashboard(pulumi.ComponentResource):
     def __init__(self, name: str, args: StackDashboardArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:aws:StackDashboard", name, None, opts)
         region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
-        resolved = pulumi.Output.all(region, *[_resolve(m) for m in args.models])
+        resolved = pulumi.Output.all(region, *[m.values() for m in args.models])
         body = resolved.apply(
             lambda values: json.dumps(
-                {"widgets": [w for i, m in enumerate(values[1:]) for w in model_widgets(m, i, values[0])]},
+                {
+                    "widgets": [
+                        w
+                        for i, (m, v) in enumerate(zip(args.models, values[1:], strict=True))
+                        for w in m.widgets(v, i * 2 * WIDGET_HEIGHT, values[0])
+                    ]
+                },
                 sort_keys=True,
             )
         )
@@ -90,29 +94,7 @@ class StackDashboard(pulumi.ComponentResource):
         self.register_outputs({"dashboard_name": self.dashboard_name})
 
 
-def _resolve(m: DashboardModel) -> pulumi.Output[dict[str, Any]]:
-    return pulumi.Output.all(
-        m.load_balancer_arn_suffix,
-        m.target_group_arn_suffix,
-        m.queue_name,
-        m.dead_letter_queue_name,
-        m.on_demand_group_name,
-        m.spot_group_name,
-    ).apply(
-        lambda v: {
-            "name": m.name,
-            "lb": v[0],
-            "tg": v[1],
-            "queue": v[2],
-            "dlq": v[3],
-            "od": v[4],
-            "spot": v[5],
-            "price": m.on_demand_usd_per_hour,
-        }
-    )
-
-
-def _widget(title: str, x: int, y: int, region: str, metrics_: list[list[Any]], **props: Any) -> dict[str, Any]:
+def widget(title: str, x: int, y: int, region: str, metrics_: list[list[Any]], **props: Any) -> dict[str, Any]:
     return {
         "type": "metric",
         "x": x,
@@ -130,149 +112,29 @@ def _widget(title: str, x: int, y: int, region: str, metrics_: list[list[Any]], 
     }
 
 
-def model_widgets(m: dict[str, Any], row: int, region: str) -> list[dict[str, Any]]:
-    """The dashboard row of one model (two lines of four graphs)."""
-    name, y = m["name"], row * 2 * WIDGET_HEIGHT
-    tg = ["LoadBalancer", m["lb"], "TargetGroup", m["tg"]]
-    model_dim = [metrics.DIMENSION_MODEL, name]
-    groups = [(kind, g) for kind, g in (("on-demand", m["od"]), ("spot", m["spot"])) if g]
-    in_service = [
+def queue_widget(name: str, x: int, y: int, region: str, queue: str, dead_letter_queue: str) -> dict[str, Any]:
+    """The model's queue: waiting, in flight, dead letters, and the oldest request's age."""
+    return widget(
+        f"{name}: queue",
+        x,
+        y,
+        region,
         [
-            "AWS/AutoScaling",
-            "GroupInServiceInstances",
-            "AutoScalingGroupName",
-            g,
-            {"id": f"i{i}", "label": f"{kind} in service"},
-        ]
-        for i, (kind, g) in enumerate(groups)
-    ]
-    prices = {"on-demand": m["price"], "spot": round(m["price"] * SPOT_PRICE_FRACTION, 4)}
-    cost = " + ".join(f"FILL(i{i}, 0) * {prices[kind]}" for i, (kind, _) in enumerate(groups)) or "0"
-    n = " + ".join(f"FILL(i{i}, 0)" for i in range(len(groups))) or "0"
-    w = WIDGET_WIDTH
-    return [
-        _widget(
-            f"{name}: requests per second",
-            0,
-            y,
-            region,
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue, {"label": "waiting"}],
+            ["AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "QueueName", queue, {"label": "in flight"}],
             [
-                ["AWS/ApplicationELB", "RequestCount", *tg, {"id": "r", "stat": "Sum", "visible": False}],
-                [{"expression": "r / PERIOD(r)", "label": "requests/s", "id": "rps"}],
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "QueueName",
+                dead_letter_queue,
+                {"label": "dead letters"},
             ],
-        ),
-        _widget(
-            f"{name}: latency (s)",
-            w,
-            y,
-            region,
             [
-                ["AWS/ApplicationELB", "TargetResponseTime", *tg, {"stat": stat, "label": stat}]
-                for stat in ("p50", "p95", "p99")
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                "QueueName",
+                queue,
+                {"label": "oldest (s)", "yAxis": "right", "stat": "Maximum"},
             ],
-        ),
-        _widget(
-            f"{name}: tokens per second",
-            2 * w,
-            y,
-            region,
-            [
-                [
-                    metrics.NAMESPACE,
-                    metrics.TOKENS_PER_SECOND,
-                    *model_dim,
-                    {"id": "t", "stat": "Average", "visible": False},
-                ],
-                *[[*q[:-1], {**q[-1], "visible": False}] for q in in_service],
-                [{"expression": f"FILL(t, 0) * ({n})", "label": "tokens/s (fleet)", "id": "tps"}],
-            ],
-        ),
-        _widget(
-            f"{name}: queue",
-            3 * w,
-            y,
-            region,
-            [
-                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", m["queue"], {"label": "waiting"}],
-                ["AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "QueueName", m["queue"], {"label": "in flight"}],
-                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", m["dlq"], {"label": "dead letters"}],
-                [
-                    "AWS/SQS",
-                    "ApproximateAgeOfOldestMessage",
-                    "QueueName",
-                    m["queue"],
-                    {"label": "oldest (s)", "yAxis": "right", "stat": "Maximum"},
-                ],
-            ],
-        ),
-        _widget(
-            f"{name}: per instance",
-            0,
-            y + WIDGET_HEIGHT,
-            region,
-            [
-                [metrics.NAMESPACE, metrics.IN_FLIGHT, *model_dim, {"stat": "Average", "label": "in flight"}],
-                [metrics.NAMESPACE, metrics.ENGINE_QUEUE, *model_dim, {"stat": "Average", "label": "engine queue"}],
-            ],
-        ),
-        _widget(
-            f"{name}: instances",
-            w,
-            y + WIDGET_HEIGHT,
-            region,
-            [
-                *in_service,
-                *[
-                    ["AWS/AutoScaling", "WarmPoolWarmedCapacity", "AutoScalingGroupName", g, {"label": "warm pool"}]
-                    for kind, g in groups
-                    if kind == "on-demand"
-                ],
-            ],
-        ),
-        _widget(
-            f"{name}: errors",
-            2 * w,
-            y + WIDGET_HEIGHT,
-            region,
-            [
-                ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", *tg, {"stat": "Sum", "label": "engine 5xx"}],
-                [
-                    "AWS/ApplicationELB",
-                    "TargetConnectionErrorCount",
-                    *tg,
-                    {"stat": "Sum", "label": "connections refused (502)"},
-                ],
-                # AWS counts the load balancer's own 5xx per load balancer only.
-                [
-                    "AWS/ApplicationELB",
-                    "HTTPCode_ELB_5XX_Count",
-                    "LoadBalancer",
-                    m["lb"],
-                    {"stat": "Sum", "label": "load balancer 5xx (all models)"},
-                ],
-                [metrics.NAMESPACE, metrics.FAILED, *model_dim, {"stat": "Sum", "label": "failed results"}],
-                [
-                    metrics.NAMESPACE,
-                    metrics.ENGINE_ERRORS,
-                    *model_dim,
-                    {"stat": "Sum", "label": "retried engine errors"},
-                ],
-            ],
-        ),
-        _widget(
-            f"{name}: estimated cost (USD/hour)",
-            3 * w,
-            y + WIDGET_HEIGHT,
-            region,
-            [
-                *[[*q[:-1], {**q[-1], "visible": False}] for q in in_service],
-                [
-                    {
-                        "expression": cost,
-                        "label": f"on-demand ${prices['on-demand']}/h, spot about ${prices['spot']}/h",
-                        "id": "cost",
-                    }
-                ],
-            ],
-        ),
-    ]
+        ],
+    )

@@ -5,23 +5,22 @@ validated config onto their Args."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import pulumi
 
-from components import _ecr, model_alarms
+from components import _ecr
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
-from components.dashboard import DashboardModel, StackDashboard, StackDashboardArgs, dashboard_name
-from components.ec2.gpu_fleet import GpuFleet, GpuFleetArgs, HubWeights, S3Weights, Schedule
-from components.load_balancer import ModelLoadBalancer, ModelLoadBalancerArgs, ModelRoute, ModelRouteArgs
-from components.model_alarms import LoadBalancerAlarms, LoadBalancerAlarmsArgs, ModelAlarms, ModelAlarmsArgs
+from components.dashboard import DashboardRow, StackDashboard, StackDashboardArgs, dashboard_name
+from components.load_balancer import ModelLoadBalancer, ModelLoadBalancerArgs
+from components.model_alarms import LoadBalancerAlarms, LoadBalancerAlarmsArgs
 from components.model_token import ModelToken, ModelTokenArgs
 from components.network import Network, NetworkArgs
 from components.request_queue import RequestQueue, RequestQueueArgs
 from components.results_bucket import RESULTS_PREFIX, ResultsBucket, ResultsBucketArgs
 from components.weights_bucket import WeightsBucket, WeightsBucketArgs
 from components.weights_staging import WeightsStaging, WeightsStagingArgs
-from infra import catalog, preflight
+from infra import preflight
+from infra.backends import ModelRequest, SharedStack, backends
 from infra.config import (
     HUGGING_FACE_TOKEN_KEY,
     NAMESPACE,
@@ -30,10 +29,8 @@ from infra.config import (
     NetworkConfig,
     StackConfig,
     load_stack_config,
-    stack_region,
 )
 from infra.policies import PRODUCTION_TAG, PUBLIC_TAG
-from model_server.engines import ENGINES
 from model_server.weights import layout
 
 RULE_PRIORITIES = 50000
@@ -106,18 +103,6 @@ def name_prefix(model: str) -> str:
     return f"{stack_prefix()}{model}-"
 
 
-@dataclass(frozen=True)
-class SharedStack:
-    """The stack's parts every model uses."""
-
-    network: Network
-    results: ResultsBucket
-    weights: WeightsBucket
-    token: ModelToken
-    topic: AlarmTopic
-    balancer: ModelLoadBalancer
-
-
 def build(config: StackConfig) -> dict[str, object]:
     """Declare the whole stack; returns what the stack exports."""
     # What only the account can answer, before anything is declared.
@@ -184,11 +169,20 @@ def build(config: StackConfig) -> dict[str, object]:
     priorities = rule_priorities(list(config.models))
     shared = SharedStack(network, results, weights, token, topic, balancer)
     models: dict[str, dict[str, object]] = {}
-    panels: list[DashboardModel] = []
+    rows: list[DashboardRow] = []
     for name, model in config.models.items():
-        models[name], panel = build_model(name, model, config, shared, priorities[name])
-        panels.append(panel)
-    dashboard = StackDashboard("stack", StackDashboardArgs(models=panels, name=dashboard_name(pulumi.get_stack())))
+        request = ModelRequest(
+            name=name,
+            model=model,
+            config=config,
+            shared=shared,
+            queue=RequestQueue(name, request_queue_args(model)),
+            name_prefix=name_prefix(name),
+            rule_priority=priorities[name],
+        )
+        models[name], row = build_model(request)
+        rows.append(row)
+    dashboard = StackDashboard("stack", StackDashboardArgs(models=rows, name=dashboard_name(pulumi.get_stack())))
     return {
         "vpcId": network.vpc_id,
         "privateSubnetIds": network.private_subnet_ids,
@@ -207,127 +201,19 @@ def build(config: StackConfig) -> dict[str, object]:
     }
 
 
-def build_model(
-    name: str, model: ModelConfig, config: StackConfig, shared: SharedStack, priority: int
-) -> tuple[dict[str, object], DashboardModel]:
-    """One model: its queue, route, fleet and alarms."""
-    network, results, token, topic, balancer = (
-        shared.network,
-        shared.results,
-        shared.token,
-        shared.topic,
-        shared.balancer,
-    )
-    engine = ENGINES[model.engine]
-    prefix = name_prefix(name)
-    queue = RequestQueue(name, request_queue_args(model))
-    route = ModelRoute(
-        name,
-        ModelRouteArgs(
-            vpc_id=network.vpc_id,
-            listener_arn=balancer.listener_arn,
-            engine_port=engine.port,
-            readiness_path=engine.readiness_path,
-            priority=priority,
-            deregistration_delay_seconds=model.max_generation_seconds,
-        ),
-    )
-    from_s3 = config.weights_source(name) == "s3"
-    prefix_ = layout.prefix(model.model_id, model.revision)
-    weights: HubWeights | S3Weights = (
-        S3Weights(
-            bucket=shared.weights.bucket_name,
-            prefix=prefix_,
-            marker=layout.MARKER,
-            read_policy_json=shared.weights.read_policy_json(prefix_),
-        )
-        if from_s3
-        else HubWeights(token_secret_arn=token.secret_arn, token_policy_json=token.read_policy_json)
-    )
-    # Staged weights land under the model cache at their prefix; the engine loads them there.
-    settings = model.engine_settings(
-        name, local_path=f"{engine.model_cache_dir}/{prefix_}".rstrip("/") if from_s3 else None
-    )
-    capacity = model.capacity
-    schedule = model.schedule
-    assert config.ec2.ami_id is not None  # the config requires it for EC2 models
-    fleet_args = GpuFleetArgs(
-        model=name,
-        name_prefix=prefix,
-        engine=engine,
-        engine_args=engine.container_args(settings),
-        download_args=engine.download_args(settings),
-        engine_image=model.engine_image(stack_region()),
-        worker_image=config.worker_image,
-        ami_id=config.ec2.ami_id,
-        instance_types=tuple(model.instance_types),
-        weights_gb=catalog.weights_gb(model.shape.parameters_billions, model.quantization.bytes_per_parameter),
-        vpc_id=network.vpc_id,
-        subnet_ids=network.private_subnet_ids,
-        load_balancer_security_group_id=balancer.security_group_id,
-        target_group_arn=route.target_group_arn,
-        queue_url=queue.queue_url,
-        queue_name=queue.queue_name,
-        consume_policy_json=queue.consume_policy_json,
-        results_bucket=results.bucket_name,
-        results_policy_json=results.write_results_policy_json(name),
-        weights=weights,
-        min_size=capacity.min,
-        max_size=capacity.max,
-        on_demand_base=capacity.on_demand_base,
-        on_demand_fallback_max=capacity.fallback_max,
-        warm_pool_size=capacity.warm_pool,
-        health_check_grace_seconds=model.health_check_grace_seconds,
-        target_backlog_per_instance=(
-            model.target_backlog_per_instance
-            if model.target_backlog_per_instance is not None
-            else model.max_concurrent_requests
-        ),
-        worker_max_in_flight=engine.worker_in_flight(model.max_concurrent_requests),
-        schedule=Schedule(off_cron=schedule.off_cron, on_cron=schedule.on_cron, time_zone=schedule.time_zone)
-        if schedule
-        else None,
-        refresh_rollback_alarm_names=list(model_alarms.alarm_names(prefix).values()),
-    )
-    fleet = GpuFleet(name, fleet_args)
-    alarms = ModelAlarms(
-        name,
-        ModelAlarmsArgs(
-            model=name,
-            name_prefix=prefix,
-            alarm_topic_arn=topic.topic_arn,
-            load_balancer_arn_suffix=balancer.arn_suffix,
-            target_group_arn_suffix=route.arn_suffix,
-            queue_name=queue.queue_name,
-            dead_letter_queue_name=queue.dead_letter_queue_name,
-            group_names=[g.name for g in fleet.groups],
-            spot_group_name=fleet.spot_group.name if fleet.spot_group is not None else None,
-            min_healthy_hosts=capacity.min,
-            latency_objective_seconds=float(model.max_generation_seconds) / 2,
-            # Scaling out from zero takes a model load; one generation takes up to its limit.
-            slowest_consumer_start_seconds=max(fleet_args.grace_seconds, model.max_generation_seconds),
-        ),
-    )
-    panel = DashboardModel(
-        name=name,
-        load_balancer_arn_suffix=balancer.arn_suffix,
-        target_group_arn_suffix=route.arn_suffix,
-        queue_name=queue.queue_name,
-        dead_letter_queue_name=queue.dead_letter_queue_name,
-        on_demand_group_name=fleet.on_demand_group.name,
-        spot_group_name=fleet.spot_group.name if fleet.spot_group is not None else None,
-        on_demand_usd_per_hour=model.instance_catalog[0].on_demand_usd_per_hour,
-    )
+def build_model(request: ModelRequest) -> tuple[dict[str, object], DashboardRow]:
+    """One model: its backend's compute, and the queue's and backend's exports."""
+    name, model, queue, results = request.name, request.model, request.queue, request.shared.results
+    deployment = backends()[model.backend](request)
     return {
-        "url": balancer.dns_name.apply(lambda d: f"{balancer.scheme}://{d}{route.path_prefix}"),
+        **deployment.exports,
         "queueUrl": queue.queue_url,
         "deadLetterQueueUrl": queue.dead_letter_queue_url,
         "resultsPrefix": results.bucket_name.apply(lambda bucket: f"s3://{bucket}/{RESULTS_PREFIX}{name}/"),
         "producePolicy": queue.produce_policy_json,
-        "autoScalingGroupNames": fleet.group_names,
-        "alarmNames": alarms.alarm_names,
-        "weights": weights_output(config.weights_source(name), model, shared.weights),
-    }, panel
+        "alarmNames": deployment.alarm_names,
+        "weights": weights_output(request.config.weights_source(name), model, request.shared.weights),
+    }, deployment.dashboard_row
 
 
 def weights_output(source: str, model: ModelConfig, weights: WeightsBucket) -> dict[str, object]:
