@@ -740,14 +740,22 @@ class ModelConfig(Section):
         self._sagemaker_image_rules(problems, region)
 
     def _sagemaker_image_rules(self, problems: _Problems, region: str | None) -> None:
-        """SageMaker pulls images from Amazon ECR only: AWS's image of the engine in the
-        stack's region, or ``image:`` in ECR (docs/reference.md#sagemaker)."""
+        """The stack's SageMaker models pull their image from Amazon ECR in the stack's region
+        (SageMaker's Platform access, which needs the image in the endpoint's region): AWS's
+        image of the engine there, or ``image:`` in ECR (docs/reference.md#sagemaker)."""
         if self.image is not None:
-            if not _ecr.is_ecr_image(self.image):
+            image_region = _ecr.region_of(self.image)
+            if image_region is None:
                 problems.add(
                     "image",
-                    f"{self.image} is not in Amazon ECR, and SageMaker pulls images from ECR only: push it to "
-                    "your ECR and name that copy",
+                    f"{self.image} is not in Amazon ECR, and the stack's SageMaker models pull their image from ECR: "
+                    "push it to your ECR in the stack's region and name that copy",
+                )
+            elif region is not None and image_region != region:
+                problems.add(
+                    "image",
+                    f"{self.image} is in {image_region}'s ECR; SageMaker needs the image in the endpoint's region "
+                    f"({region}): push a copy there and name it",
                 )
             return
         if region is None:
@@ -759,7 +767,7 @@ class ModelConfig(Section):
             return
         except images.ImageNotAvailableError:
             pass
-        own = "or set image: to a SageMaker-compatible container of your own in ECR"
+        own = "or set image: to a SageMaker-compatible container of your own in the region's ECR"
         if self.engine == "vllm":
             tgi = images.AwsImage(*ENGINES["tgi"].aws_image)
             try:
@@ -768,11 +776,11 @@ class ModelConfig(Section):
             except images.ImageNotAvailableError:
                 alternatives = own
         else:
-            alternatives = f"{own} (SageMaker cannot pull the public {engine.image})"
+            alternatives = f"{own} (the public {engine.image} is outside ECR)"
         problems.add(
             "engine",
-            f"AWS publishes no {framework} {version} image in {region}, and SageMaker pulls images from ECR "
-            f"only: {alternatives}",
+            f"AWS publishes no {framework} {version} image in {region}'s ECR, where the stack's SageMaker models "
+            f"pull their image from: {alternatives}",
         )
 
     def _capacity_rules(self, problems: _Problems) -> None:

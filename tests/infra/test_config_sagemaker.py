@@ -224,18 +224,19 @@ def test_vllm_is_refused_where_aws_publishes_no_vllm_image_naming_tgi() -> None:
     # GovCloud (us-gov-west-1) has AWS's TGI image but no vLLM one; every commercial region
     # AWS's tables list has both.
     assert model_errors(region="us-gov-west-1", engine="vllm") == [
-        "llm-serving:models.summarize.engine: AWS publishes no vllm 0.30.0 image in us-gov-west-1, and SageMaker "
-        "pulls images from ECR only: use engine: tgi (AWS publishes huggingface-llm 3.3.6 there), or set image: "
-        "to a SageMaker-compatible container of your own in ECR"
+        "llm-serving:models.summarize.engine: AWS publishes no vllm 0.30.0 image in us-gov-west-1's ECR, where the "
+        "stack's SageMaker models pull their image from: use engine: tgi (AWS publishes huggingface-llm 3.3.6 "
+        "there), or set image: to a SageMaker-compatible container of your own in the region's ECR"
     ]
 
 
 def test_tgi_is_refused_where_aws_publishes_no_image_and_ghcr_is_unusable() -> None:
     # A region AWS's tables do not list (a new one).
     assert model_errors(region="eu-central-9") == [
-        "llm-serving:models.summarize.engine: AWS publishes no huggingface-llm 3.3.6 image in eu-central-9, and "
-        "SageMaker pulls images from ECR only: or set image: to a SageMaker-compatible container of your own in "
-        "ECR (SageMaker cannot pull the public ghcr.io/huggingface/text-generation-inference:3.3.7)"
+        "llm-serving:models.summarize.engine: AWS publishes no huggingface-llm 3.3.6 image in eu-central-9's ECR, "
+        "where the stack's SageMaker models pull their image from: or set image: to a SageMaker-compatible "
+        "container of your own in the region's ECR (the public ghcr.io/huggingface/text-generation-inference:3.3.7 "
+        "is outside ECR)"
     ]
 
 
@@ -247,7 +248,16 @@ def test_an_image_of_your_own_in_ecr_is_accepted_in_any_region() -> None:
 def test_an_image_outside_ecr_is_refused() -> None:
     assert model_errors(image="ghcr.io/huggingface/text-generation-inference:3.3.7") == [
         "llm-serving:models.summarize.image: ghcr.io/huggingface/text-generation-inference:3.3.7 is not in Amazon "
-        "ECR, and SageMaker pulls images from ECR only: push it to your ECR and name that copy"
+        "ECR, and the stack's SageMaker models pull their image from ECR: push it to your ECR in the stack's region "
+        "and name that copy"
+    ]
+
+
+def test_an_image_in_another_regions_ecr_is_refused() -> None:
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/tgi:3.3.7-sagemaker"
+    assert model_errors(image=image) == [
+        f"llm-serving:models.summarize.image: {image} is in eu-west-1's ECR; SageMaker needs the image in the "
+        "endpoint's region (us-east-1): push a copy there and name it"
     ]
 
 
