@@ -14,6 +14,12 @@ def is_ecr_image(image: str) -> bool:
     return _ECR_IMAGE.fullmatch(image) is not None
 
 
+def region_of(image: str) -> str | None:
+    """The region of an ECR image's registry; None for an image outside ECR."""
+    match = _ECR_IMAGE.fullmatch(image)
+    return match["region"] if match else None
+
+
 def registries(*images: str) -> list[str]:
     """The ECR registries (AWS's or the account's) of those images that are in ECR."""
     return sorted({i.split("/", 1)[0] for i in images if is_ecr_image(i)})

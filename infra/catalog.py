@@ -8,6 +8,10 @@ SkyPilot's public AWS catalog, and say so in the commit):
   L4 300 GB/s, L40S 864 GB/s, A100 40 GB 1555 GB/s, H100 SXM 80 GB 3350 GB/s).
 - On-demand Linux price, us-east-1: AWS's price list as snapshotted by SkyPilot's AWS
   catalog (2026); docs/reference.md#gpus-and-prices lists the one-GPU sizes.
+- SageMaker real-time hosting types: the same machines with an ``ml.`` name, the sizes
+  SageMaker's API accepts for a production variant (docs/reference.md#sagemaker). Their
+  hosting price is not recorded: no source for it could be read offline (see
+  ``SageMakerInstanceType.hosting_usd_per_hour``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, overload
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,47 @@ CATALOG: dict[str, InstanceType] = {
     ]
 }
 
+
+@dataclass(frozen=True)
+class SageMakerInstanceType:
+    """A SageMaker real-time hosting type: an EC2 machine under an ``ml.`` name."""
+
+    name: str
+    hardware: InstanceType
+    """The EC2 type of the same machine: its GPUs, vCPUs and memory."""
+    hosting_usd_per_hour: float | None = None
+    """SageMaker's real-time inference on-demand price (us-east-1). None: not recorded,
+    because no source for it could be read offline (AWS's pricing page and price list were
+    out of reach); SageMaker charges more than EC2 for the same machine, so the EC2 price is
+    a lower bound, never an estimate (docs/reference.md#sagemaker)."""
+    local_nvme: bool = True
+    """Has local NVMe instance storage. SageMaker then uses it for the model and provisions
+    no EBS volume, and a production variant must not set VolumeSizeInGB (every GPU family of
+    the catalog has NVMe: docs/reference.md#sagemaker)."""
+
+    @property
+    def gpu(self) -> Gpu:
+        return self.hardware.gpu
+
+    @property
+    def gpu_count(self) -> int:
+        return self.hardware.gpu_count
+
+    @property
+    def gpu_memory_gb(self) -> int:
+        return self.hardware.gpu_memory_gb
+
+
+SAGEMAKER_FAMILIES = ("g4dn", "g5", "g6", "g6e", "p4d", "p5")
+"""Every size of these families in ``CATALOG`` is a real-time hosting type too: SageMaker's
+ProductionVariantInstanceType lists all of them (docs/reference.md#sagemaker)."""
+
+SAGEMAKER_CATALOG: dict[str, SageMakerInstanceType] = {
+    f"ml.{t.name}": SageMakerInstanceType(f"ml.{t.name}", t)
+    for t in CATALOG.values()
+    if t.name.split(".")[0] in SAGEMAKER_FAMILIES
+}
+
 GPU_MEMORY_USABLE_FRACTION = 0.9
 """Share of GPU memory the weights and the KV cache may take: engines keep the rest for the
 CUDA context and activations (vLLM's default gpu_memory_utilization is 0.9)."""
@@ -147,7 +193,9 @@ class MemoryFit:
         return self.weights_gb + self.kv_gb <= self.usable_gb
 
 
-def memory_fit(instance: InstanceType, *, weights_gb: float, kv_bytes_per_token: int, tokens: int) -> MemoryFit:
+def memory_fit(
+    instance: InstanceType | SageMakerInstanceType, *, weights_gb: float, kv_bytes_per_token: int, tokens: int
+) -> MemoryFit:
     """Per GPU: the weights are split evenly over the instance's GPUs (tensor parallelism);
     ``kv_bytes_per_token`` is already per GPU (model_catalog.kv_cache_bytes_per_token)."""
     return MemoryFit(
@@ -158,23 +206,42 @@ def memory_fit(instance: InstanceType, *, weights_gb: float, kv_bytes_per_token:
     )
 
 
-def suggest(listed: InstanceType, fits: Callable[[InstanceType], bool]) -> str:
+@overload
+def suggest(listed: InstanceType, fits: Callable[[InstanceType], bool]) -> str: ...
+@overload
+def suggest(listed: SageMakerInstanceType, fits: Callable[[SageMakerInstanceType], bool]) -> str: ...
+def suggest(listed: InstanceType | SageMakerInstanceType, fits: Callable[[Any], bool]) -> str:
     """A hint naming the types that would fit, cheapest first, from the listed type's own GPU
-    class or cheaper ones; a dearer class only when nothing else fits."""
+    class or cheaper ones; a dearer class only when nothing else fits. SageMaker types are
+    suggested for a SageMaker type, EC2 types for an EC2 type."""
     rank = {gpu: i for i, gpu in enumerate(GPU_CLASS_ORDER)}
-    fitting = [t for t in CATALOG.values() if fits(t)]
+    candidates = SAGEMAKER_CATALOG.values() if isinstance(listed, SageMakerInstanceType) else CATALOG.values()
+    fitting: list[InstanceType | SageMakerInstanceType] = sorted((t for t in candidates if fits(t)), key=_ranking_price)
     same_or_cheaper = [t for t in fitting if rank[t.gpu] <= rank[listed.gpu]]
     if same_or_cheaper:
-        ordered = sorted(same_or_cheaper, key=lambda t: t.on_demand_usd_per_hour)
-        return f"types with {listed.gpu.model} or cheaper GPUs that fit: {_listing(ordered[:3])}"
+        return f"types with {listed.gpu.model} or cheaper GPUs that fit: {_listing(same_or_cheaper[:3])}"
     if fitting:
-        ordered = sorted(fitting, key=lambda t: t.on_demand_usd_per_hour)
-        return f"no {listed.gpu.model} or cheaper GPU holds it; the cheapest types that do: {_listing(ordered[:3])}"
+        return f"no {listed.gpu.model} or cheaper GPU holds it; the cheapest types that do: {_listing(fitting[:3])}"
     return ""
 
 
-def _listing(types: list[InstanceType]) -> str:
-    return ", ".join(f"{t.name} ({t.gpu_count} x {t.gpu.model}, ${t.on_demand_usd_per_hour:g}/h)" for t in types)
+def _ranking_price(t: InstanceType | SageMakerInstanceType) -> float:
+    """What orders suggestions: the price, or for a SageMaker type whose hosting price is not
+    recorded, its machine's EC2 price (SageMaker's prices follow the machine's)."""
+    if isinstance(t, InstanceType):
+        return t.on_demand_usd_per_hour
+    if t.hosting_usd_per_hour is not None:
+        return t.hosting_usd_per_hour
+    return t.hardware.on_demand_usd_per_hour
+
+
+def _listing(types: list[InstanceType | SageMakerInstanceType]) -> str:
+    return ", ".join(f"{t.name} ({t.gpu_count} x {t.gpu.model}{_price(t)})" for t in types)
+
+
+def _price(t: InstanceType | SageMakerInstanceType) -> str:
+    price = t.on_demand_usd_per_hour if isinstance(t, InstanceType) else t.hosting_usd_per_hour
+    return f", ${price:g}/h" if price is not None else ""
 
 
 class UnknownInstanceTypeError(ValueError):
@@ -206,3 +273,24 @@ def lookup(name: str) -> InstanceType:
     raise UnknownInstanceTypeError(
         f"{name} is not a GPU instance type; models need an NVIDIA GPU family: {', '.join(families)}"
     )
+
+
+def lookup_sagemaker(name: str) -> SageMakerInstanceType:
+    """The SageMaker hosting type ``name`` (matched case-insensitively), or an error that
+    says what was probably meant (an EC2 name gets its ``ml.`` name)."""
+    key = name.strip().lower()
+    if key in SAGEMAKER_CATALOG:
+        return SAGEMAKER_CATALOG[key]
+    if not key.startswith(SAGEMAKER_PREFIX):
+        if f"{SAGEMAKER_PREFIX}{key}" in SAGEMAKER_CATALOG:
+            raise UnknownInstanceTypeError(f"{name} is an EC2 instance type; on SageMaker use {SAGEMAKER_PREFIX}{key}")
+        raise UnknownInstanceTypeError(
+            f"{name} is not a SageMaker instance type: SageMaker's names start with ml. (e.g. ml.g5.xlarge)"
+        )
+    family = key[len(SAGEMAKER_PREFIX) :].split(".", 1)[0]
+    close = difflib.get_close_matches(key, list(SAGEMAKER_CATALOG), n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    if family[:1] in {"g", "p"}:
+        raise UnknownInstanceTypeError(f"{name} is not a SageMaker GPU hosting type in the catalog{hint}")
+    families = ", ".join(f"ml.{f}" for f in SAGEMAKER_FAMILIES)
+    raise UnknownInstanceTypeError(f"{name} is not a GPU instance type; models need an NVIDIA GPU family: {families}")

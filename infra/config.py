@@ -417,7 +417,182 @@ class WeightsConfig(Section):
     """`s3`: the stack's weights bucket, staged once with `llm-serving weights stage` (fast
     cold starts, no token on the instances, no internet needed). `hub`: each instance
     downloads from the Hugging Face Hub at boot, with the token. Unset: `s3` in production
-    stacks, `hub` in others (nothing to stage before the first try)."""
+    stacks, `hub` in others (nothing to stage before the first try); always `s3` on
+    SageMaker, whose endpoints run network-isolated (`hub` is refused there)."""
+
+
+# -------------------------------------------------------------------------- SageMaker
+# Ranges from SageMaker's API: botocore's sagemaker service model and CloudFormation's
+# AWS::SageMaker::Endpoint and EndpointConfig schemas (docs/reference.md#sagemaker).
+
+SAGEMAKER_TIMEOUT_RANGE = (60, 3600)
+"""ContainerStartupHealthCheckTimeoutInSeconds and ModelDataDownloadTimeoutInSeconds, in s."""
+SAGEMAKER_STEP_PERCENT_RANGES = {"canary": (1, 50), "linear": (10, 50), "rolling": (5, 50)}
+"""Percent of the fleet per step: a canary at most 50%, a linear step 10 to 50%, a rolling
+batch 5 to 50% (TrafficRoutingConfig, RollingUpdatePolicy)."""
+SAGEMAKER_ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+"""EndpointName's pattern: letters, digits and hyphens, starting and ending with a letter or
+digit. It bounds the letters and digits only; the length is bounded apart."""
+MAX_SAGEMAKER_ENDPOINT_NAME = 63
+SAGEMAKER_TIMEOUT_MARGIN = 2
+"""A SageMaker timeout is twice its estimate, as the EC2 boot's deadline is twice its load
+estimate (components.gpu_fleet): an estimate is not a bound."""
+
+DeploymentStrategy = Literal["allAtOnce", "canary", "linear", "rolling"]
+
+InferenceAmi = Literal[
+    "al2-ami-sagemaker-inference-gpu-2",
+    "al2-ami-sagemaker-inference-gpu-2-1",
+    "al2-ami-sagemaker-inference-gpu-3-1",
+    "al2023-ami-sagemaker-inference-gpu-4-1",
+]
+"""ProductionVariantInferenceAmiVersion's GPU values (its fifth, ...-neuron-2, is for
+Inferentia and Trainium, which the catalog lacks)."""
+INFERENCE_AMI_CUDA: dict[str, tuple[int, int]] = {
+    "al2-ami-sagemaker-inference-gpu-2": (12, 2),
+    "al2-ami-sagemaker-inference-gpu-2-1": (12, 2),
+    "al2-ami-sagemaker-inference-gpu-3-1": (12, 4),
+    "al2023-ami-sagemaker-inference-gpu-4-1": (13, 0),
+}
+"""The CUDA version of each AMI (NVIDIA driver 535, 535, 550, 580), oldest first."""
+
+
+def sagemaker_endpoint_name(stack: str, model: str) -> str:
+    """The name the SageMaker backend gives a model's endpoint: ``llm-<stack>-<model>``, the
+    stack's resource prefix (infra.program.name_prefix) without its trailing hyphen."""
+    return f"llm-{stack}-{model}"
+
+
+def sagemaker_endpoint_name_problem(stack: str, model: str) -> str | None:
+    name = sagemaker_endpoint_name(stack, model)
+    if len(name) <= MAX_SAGEMAKER_ENDPOINT_NAME and SAGEMAKER_ENDPOINT_NAME.fullmatch(name):
+        return None
+    return (
+        f"the SageMaker endpoint's name {name!r} ({len(name)} characters) is one AWS refuses: at most 63 "
+        "letters, digits and hyphens (EndpointName; docs/reference.md#sagemaker); rename the stack "
+        "(`pulumi stack rename`) to letters, digits and hyphens, or shorten the model's name"
+    )
+
+
+def inference_ami_for(cuda: tuple[int, int] | None) -> str:
+    """The oldest inference AMI whose CUDA runs an image built for ``cuda``; for an image of
+    unknown CUDA (your own), the one of AWS's TGI 3.3 image (CUDA 12.4)."""
+    wanted = cuda if cuda is not None else (12, 4)
+    return next(ami for ami, version in INFERENCE_AMI_CUDA.items() if version >= wanted)
+
+
+def sagemaker_download_timeout_seconds(weights_gb: float) -> int:
+    """ModelDataDownloadTimeoutInSeconds: twice the time to copy the weights from S3 at about
+    100 MB/s (the rate AWS measured for a SageMaker endpoint, and the EC2 estimate's
+    DOWNLOAD_SECONDS_PER_GB), within AWS's 60 to 3600 s."""
+    return _within_sagemaker_timeout(SAGEMAKER_TIMEOUT_MARGIN * weights_gb * gpu_fleet.DOWNLOAD_SECONDS_PER_GB)
+
+
+def sagemaker_startup_timeout_seconds(weights_gb: float, image_size_gib: int) -> int:
+    """ContainerStartupHealthCheckTimeoutInSeconds: the EC2 estimate from launch to a ready
+    engine (components.gpu_fleet.estimate_load_seconds, weights from S3 and image from ECR).
+    SageMaker pulls the image and copies the weights before the container starts, so the
+    estimate covers the start-up with room to spare; within AWS's 60 to 3600 s."""
+    return _within_sagemaker_timeout(
+        gpu_fleet.estimate_load_seconds(weights_gb, image_size_gib, weights_from_s3=True, image_from_ecr=True)
+    )
+
+
+def _within_sagemaker_timeout(seconds: float) -> int:
+    low, high = SAGEMAKER_TIMEOUT_RANGE
+    return min(high, max(low, math.ceil(seconds)))
+
+
+class SageMakerDeploymentConfig(Section):
+    """How SageMaker replaces the endpoint's instances when the model or its settings change
+    (deployment guardrails)."""
+
+    strategy: DeploymentStrategy = "allAtOnce"
+    """`allAtOnce` (default): blue/green; a whole new fleet starts, takes all the traffic once
+    it passes its health checks, and the old one stops after the wait: no capacity is lost,
+    and it works for a fleet of one instance, which canary, linear and rolling cannot split
+    (each moves at most 50% of the fleet per step). `canary`: blue/green, a first share of
+    the traffic, then the rest. `linear`: blue/green in equal steps. `rolling`: replaces the
+    fleet in batches, never running two whole fleets (for fleets too large to double; the
+    GPU quota must cover one batch more, not the whole fleet)."""
+    step_percent: Count = Field(25, ge=1, le=50)
+    """Canary size, linear step or rolling batch, in percent of the fleet's instances: canary
+    1 to 50, linear 10 to 50, rolling 5 to 50 (AWS's ranges). 25 (a quarter, AWS's example
+    canary) fits all three. Not for allAtOnce."""
+    wait_seconds: Count = Field(300, ge=0, le=3600)
+    """Baking time after each traffic step (for rolling: after each batch), while the
+    rollback alarms watch the new instances: 300 s gives one-minute alarms five data points.
+    AWS allows 0 to 3600."""
+    bake_seconds: Count = Field(0, ge=0, le=3600)
+    """Blue/green only: how long the old fleet is kept after the last step, for a fast manual
+    rollback (TerminationWaitInSeconds, 0 to 3600; AWS's default 0). Both fleets are paid
+    meanwhile."""
+    max_seconds: Count = Field(7200, ge=600, le=28800)
+    """The whole deployment's time limit, after which SageMaker rolls it back
+    (MaximumExecutionTimeoutInSeconds, 600 to 28800). Two hours leave room for new instances
+    to download and start the model at their longest (3600 s each); it must exceed the
+    waits (steps x waitSeconds + bakeSeconds)."""
+
+    @property
+    def steps(self) -> int:
+        """Traffic steps (for rolling: batches), each followed by ``wait_seconds``."""
+        if self.strategy == "allAtOnce":
+            return 1
+        if self.strategy == "canary":
+            return 2
+        return math.ceil(100 / self.step_percent)
+
+    @model_validator(mode="after")
+    def _rules(self) -> SageMakerDeploymentConfig:
+        problems = _Problems()
+        if self.strategy == "allAtOnce":
+            if "step_percent" in self.model_fields_set:
+                problems.add("stepPercent", "allAtOnce shifts all the traffic in one step: remove it")
+        else:
+            low, high = SAGEMAKER_STEP_PERCENT_RANGES[self.strategy]
+            if not low <= self.step_percent <= high:
+                problems.add(
+                    "stepPercent",
+                    f"{self.step_percent} is outside {low} to {high}, what AWS allows for {self.strategy} "
+                    "(docs/reference.md#sagemaker)",
+                )
+        if self.strategy == "rolling" and "bake_seconds" in self.model_fields_set:
+            problems.add(
+                "bakeSeconds",
+                "rolling keeps no old fleet to bake (TerminationWaitInSeconds is blue/green's): remove it, "
+                "or use waitSeconds, the baking time of each batch",
+            )
+        waits = self.steps * self.wait_seconds + (self.bake_seconds if self.strategy != "rolling" else 0)
+        if self.max_seconds <= waits:
+            problems.add(
+                "maxSeconds",
+                f"must exceed the deployment's waits ({self.steps} steps x waitSeconds {self.wait_seconds}"
+                f"{f' + bakeSeconds {self.bake_seconds}' if self.strategy != 'rolling' else ''} = {waits} s), "
+                "as AWS requires; raise it or shorten the waits",
+            )
+        problems.raise_any()
+        return self
+
+
+class SageMakerConfig(Section):
+    """Settings of a model with ``backend: sagemaker`` (refused on other backends)."""
+
+    deployment: SageMakerDeploymentConfig = SageMakerDeploymentConfig()
+    """How a change of the model rolls out over the endpoint's instances."""
+    target_concurrent_requests: Number | None = Field(None, gt=0)
+    """In-flight plus queued requests per instance that scaling aims for, on SageMaker's
+    high-resolution ConcurrentRequestsPerModel metric (every 10 s). Unset:
+    maxConcurrentRequests (each instance full, nothing waiting), as targetBacklogPerInstance
+    on EC2."""
+    worker_tasks: Count = Field(1, ge=1, le=100)
+    """ECS Fargate tasks running the model's queue worker, which passes requests from the
+    queue to the endpoint. 1 by default (a task is cheap and ECS replaces a failed one);
+    production stacks need 2 or more, so one task's failure or replacement stops nothing."""
+    inference_ami_version: InferenceAmi | None = None
+    """The image (NVIDIA driver and CUDA) of the endpoint's instances. Unset: the oldest whose
+    CUDA runs the engine's AWS image: al2-ami-sagemaker-inference-gpu-3-1 (CUDA 12.4) for
+    TGI 3.3.6, al2023-ami-sagemaker-inference-gpu-4-1 (CUDA 13.0) for vLLM 0.30.0; gpu-3-1
+    for an image: of your own. SageMaker's own default is older (CUDA 11.4 on ml.g5)."""
 
 
 class ModelConfig(Section):
@@ -440,12 +615,15 @@ class ModelConfig(Section):
     engine: EngineName = "tgi"
     """`tgi` (default) or `vllm`."""
     backend: Literal["ec2", "sagemaker", "eks"] = "ec2"
-    """Where the model runs. Only `ec2` is built so far."""
+    """Where the model runs: `ec2` (default), an Auto Scaling fleet of spot and on-demand
+    instances; `sagemaker`, a SageMaker real-time endpoint (on-demand only, at least one
+    instance, weights from S3). `eks` is not built yet."""
     quantization: Quantization = Quantization.NONE
     """How weights are stored on the GPU; decides bytes per parameter."""
     instance_types: list[str] = Field(min_length=1, max_length=20)
     """GPU instance types, most preferred first. Spot draws on all of them, so list
-    several with the same GPU count; the first is the on-demand type."""
+    several with the same GPU count; the first is the on-demand type. On SageMaker: exactly
+    one, by its ml. name (ml.g6e.xlarge)."""
     capacity: CapacityConfig = CapacityConfig()
     """How many instances: scale-to-zero by default, spot unless onDemandBase says otherwise."""
     max_input_tokens: Count = Field(4096, ge=1)
@@ -464,14 +642,19 @@ class ModelConfig(Section):
     leaving instance's requests (deregistration delay, 0 to 3600 s in AWS)."""
     health_check_grace_seconds: Count | None = Field(None, ge=60, le=7200)
     """How long a new instance has to load the model before health checks count. Unset:
-    estimated from the weights and the engine image (components.ec2.gpu_fleet)."""
+    estimated from the weights and the engine image (components.ec2.gpu_fleet). On SageMaker it
+    is the container start-up health-check timeout, which AWS allows up to 3600 s."""
     target_backlog_per_instance: Number | None = Field(None, gt=0)
     """Queue backlog plus in-flight requests per instance that scaling aims for. Unset:
     maxConcurrentRequests (each instance full, nothing waiting)."""
     schedule: ScheduleConfig | None = None
-    """Switch the model off and on at fixed times (e.g. dev outside working hours)."""
+    """Switch the model off and on at fixed times (e.g. dev outside working hours). On
+    SageMaker, off means one instance, not zero: a real-time endpoint cannot scale to zero."""
     weights: WeightsConfig = WeightsConfig()
     """Where the weights come from: the stack's weights bucket or the Hugging Face Hub."""
+    sagemaker: SageMakerConfig | None = None
+    """Settings of the SageMaker backend (only for backend: sagemaker). Unset: the defaults
+    of each of its keys."""
 
     @field_validator("instance_types", mode="before")
     @classmethod
@@ -480,10 +663,12 @@ class ModelConfig(Section):
         return [t.strip().lower() if isinstance(t, str) else t for t in v] if isinstance(v, list) else v
 
     @model_validator(mode="after")
-    def _rules(self) -> ModelConfig:
+    def _rules(self, info: ValidationInfo) -> ModelConfig:
         problems = _Problems()
-        if self.backend != "ec2":
+        if self.backend == "eks":
             problems.add("backend", f"'{self.backend}' is not available yet (planned in a later release); use 'ec2'")
+        if self.backend != "sagemaker" and self.sagemaker is not None:
+            problems.add("sagemaker", "only for backend: sagemaker; remove it, or set backend: sagemaker")
         if self.max_input_tokens >= self.max_total_tokens:
             problems.add(
                 "maxInputTokens",
@@ -504,10 +689,100 @@ class ModelConfig(Section):
                 f"start; lower it to {shape.context_length} or less",
             )
         self._check_instance_types(problems, shape)
-        self._capacity_rules(problems)
+        if self.backend == "sagemaker":
+            self._sagemaker_rules(problems, (info.context or {}).get("region"))
+        else:
+            self._capacity_rules(problems)
         self._schedule_rules(problems)
         problems.raise_any()
         return self
+
+    def _sagemaker_rules(self, problems: _Problems, region: str | None) -> None:
+        """What a SageMaker real-time endpoint cannot do (docs/reference.md#sagemaker)."""
+        c = self.capacity
+        if c.min < 1:
+            default = " (the default)" if "min" not in c.model_fields_set else ""
+            problems.add(
+                "capacity.min",
+                f"is 0{default}, but a SageMaker real-time endpoint cannot scale to zero (only with inference "
+                "components, which this stack does not use): set capacity.min to 1 or more",
+            )
+        if c.max < c.min:
+            problems.add("capacity.max", f"must be at least min ({c.min})")
+        why = {
+            "on_demand_base": "SageMaker real-time endpoints have no spot: every instance is on-demand",
+            "on_demand_fallback_max": "SageMaker real-time endpoints have no spot to fall back from",
+            "warm_pool": "SageMaker real-time endpoints have no warm pools",
+        }
+        for field in sorted(c.model_fields_set & why.keys()):
+            problems.add(f"capacity.{to_camel(field)}", f"{why[field]}: remove it")
+        if self.weights.source == "hub":
+            problems.add(
+                "weights.source",
+                "SageMaker endpoints run network-isolated, so the weights come from the stack's bucket: set 's3' "
+                "(or remove the key) and stage them with `llm-serving weights stage`",
+            )
+        low, high = SAGEMAKER_TIMEOUT_RANGE
+        grace = self.health_check_grace_seconds
+        if grace is not None and grace > high:
+            problems.add(
+                "healthCheckGraceSeconds",
+                f"{grace} is SageMaker's container start-up health-check timeout here, which AWS allows {low} to "
+                f"{high} s (ContainerStartupHealthCheckTimeoutInSeconds; docs/reference.md#sagemaker): lower it "
+                f"to {high} or less",
+            )
+        deployment = self.sagemaker_settings.deployment
+        if deployment.strategy != "allAtOnce" and c.min < 2:
+            problems.add(
+                "sagemaker.deployment.strategy",
+                f"{deployment.strategy} moves at most half the fleet per step, which a fleet of one instance "
+                "(capacity.min 1) cannot split: use allAtOnce, or set capacity.min to 2 or more",
+            )
+        self._sagemaker_image_rules(problems, region)
+
+    def _sagemaker_image_rules(self, problems: _Problems, region: str | None) -> None:
+        """The stack's SageMaker models pull their image from Amazon ECR in the stack's region
+        (SageMaker's Platform access, which needs the image in the endpoint's region): AWS's
+        image of the engine there, or ``image:`` in ECR (docs/reference.md#sagemaker)."""
+        if self.image is not None:
+            image_region = _ecr.region_of(self.image)
+            if image_region is None:
+                problems.add(
+                    "image",
+                    f"{self.image} is not in Amazon ECR, and the stack's SageMaker models pull their image from ECR: "
+                    "push it to your ECR in the stack's region and name that copy",
+                )
+            elif region is not None and image_region != region:
+                problems.add(
+                    "image",
+                    f"{self.image} is in {image_region}'s ECR; SageMaker needs the image in the endpoint's region "
+                    f"({region}): push a copy there and name it",
+                )
+            return
+        if region is None:
+            return  # unknown until the stack's region is: checked when `pulumi preview` runs
+        engine = ENGINES[self.engine]
+        framework, version = engine.aws_image
+        try:
+            images.uri(images.AwsImage(framework, version), region)
+            return
+        except images.ImageNotAvailableError:
+            pass
+        own = "or set image: to a SageMaker-compatible container of your own in the region's ECR"
+        if self.engine == "vllm":
+            tgi = images.AwsImage(*ENGINES["tgi"].aws_image)
+            try:
+                images.uri(tgi, region)
+                alternatives = f"use engine: tgi (AWS publishes {tgi.framework} {tgi.version} there), {own}"
+            except images.ImageNotAvailableError:
+                alternatives = own
+        else:
+            alternatives = f"{own} (the public {engine.image} is outside ECR)"
+        problems.add(
+            "engine",
+            f"AWS publishes no {framework} {version} image in {region}'s ECR, where the stack's SageMaker models "
+            f"pull their image from: {alternatives}",
+        )
 
     def _capacity_rules(self, problems: _Problems) -> None:
         c = self.capacity
@@ -576,13 +851,14 @@ class ModelConfig(Section):
         return model_catalog.ModelShape(**given) if known is None else dataclasses.replace(known, **given)
 
     def _check_instance_types(self, problems: _Problems, shape: model_catalog.ModelShape | None) -> None:
-        types: list[catalog.InstanceType] = []
+        sagemaker = self.backend == "sagemaker"
+        types: list[catalog.InstanceType | catalog.SageMakerInstanceType] = []
         for i, name in enumerate(self.instance_types):
             if name in self.instance_types[:i]:
                 problems.add(f"instanceTypes[{i}]", f"{name} is listed twice")
                 continue
             try:
-                types.append(catalog.lookup(name))
+                types.append(catalog.lookup_sagemaker(name) if sagemaker else catalog.lookup(name))
             except catalog.UnknownInstanceTypeError as e:
                 problems.add(f"instanceTypes[{i}]", str(e))
         for t in types:
@@ -597,7 +873,13 @@ class ModelConfig(Section):
                 fit = self.memory_fit(t, shape)
                 if not fit.fits:
                     problems.add(at, self._does_not_fit(t, fit, shape))
-        if self.capacity.max > self.capacity.on_demand_base and len(self.instance_types) < 2:
+        if sagemaker and len(self.instance_types) > 1:
+            problems.add(
+                "instanceTypes",
+                f"{len(self.instance_types)} types, but a SageMaker model runs one production variant of one "
+                "instance type (pulumi-aws has no instance pools): list one",
+            )
+        elif not sagemaker and self.capacity.max > self.capacity.on_demand_base and len(self.instance_types) < 2:
             problems.add(
                 "instanceTypes",
                 "spot capacity needs at least two instance types (each is its own spot pool; "
@@ -612,7 +894,9 @@ class ModelConfig(Section):
                 f"({listing})",
             )
 
-    def memory_fit(self, t: catalog.InstanceType, shape: model_catalog.ModelShape) -> catalog.MemoryFit:
+    def memory_fit(
+        self, t: catalog.InstanceType | catalog.SageMakerInstanceType, shape: model_catalog.ModelShape
+    ) -> catalog.MemoryFit:
         return catalog.memory_fit(
             t,
             weights_gb=catalog.weights_gb(shape.parameters_billions, self.quantization.bytes_per_parameter),
@@ -620,8 +904,13 @@ class ModelConfig(Section):
             tokens=self.max_total_tokens,
         )
 
-    def _does_not_fit(self, t: catalog.InstanceType, fit: catalog.MemoryFit, shape: model_catalog.ModelShape) -> str:
-        def fits(other: catalog.InstanceType) -> bool:
+    def _does_not_fit(
+        self,
+        t: catalog.InstanceType | catalog.SageMakerInstanceType,
+        fit: catalog.MemoryFit,
+        shape: model_catalog.ModelShape,
+    ) -> str:
+        def fits(other: catalog.InstanceType | catalog.SageMakerInstanceType) -> bool:
             return (other.gpu.fp8 or not self.quantization.needs_fp8_hardware) and self.memory_fit(other, shape).fits
 
         suggestion = catalog.suggest(t, fits)
@@ -667,7 +956,57 @@ class ModelConfig(Section):
 
     @property
     def instance_catalog(self) -> list[catalog.InstanceType]:
+        """The machines of ``instance_types`` (on SageMaker, the EC2 entry of its one type)."""
+        if self.backend == "sagemaker":
+            return [self.sagemaker_instance.hardware]
         return [catalog.CATALOG[name] for name in self.instance_types]
+
+    @property
+    def gpu_count(self) -> int:
+        """GPUs per instance, over which the engine shards the model (SageMaker's SM_NUM_GPUS)."""
+        return self.instance_catalog[0].gpu_count
+
+    @property
+    def weights_gb(self) -> float:
+        return catalog.weights_gb(self.shape.parameters_billions, self.quantization.bytes_per_parameter)
+
+    @property
+    def sagemaker_settings(self) -> SageMakerConfig:
+        """The ``sagemaker`` block, or its defaults when unset."""
+        return self.sagemaker if self.sagemaker is not None else SageMakerConfig()
+
+    @property
+    def sagemaker_instance(self) -> catalog.SageMakerInstanceType:
+        """The SageMaker hosting type of a ``backend: sagemaker`` model."""
+        return catalog.SAGEMAKER_CATALOG[self.instance_types[0]]
+
+    @property
+    def sagemaker_target_concurrent_requests(self) -> float:
+        """Target of the ConcurrentRequestsPerModel scaling policy, per instance."""
+        target = self.sagemaker_settings.target_concurrent_requests
+        return target if target is not None else self.max_concurrent_requests
+
+    @property
+    def sagemaker_download_timeout_seconds(self) -> int:
+        """ModelDataDownloadTimeoutInSeconds (``sagemaker_download_timeout_seconds``)."""
+        return sagemaker_download_timeout_seconds(self.weights_gb)
+
+    @property
+    def sagemaker_startup_timeout_seconds(self) -> int:
+        """ContainerStartupHealthCheckTimeoutInSeconds: healthCheckGraceSeconds when set, else
+        estimated (``sagemaker_startup_timeout_seconds``)."""
+        if self.health_check_grace_seconds is not None:
+            return self.health_check_grace_seconds
+        return sagemaker_startup_timeout_seconds(self.weights_gb, ENGINES[self.engine].image_size_gib)
+
+    def sagemaker_inference_ami(self) -> str:
+        """InferenceAmiVersion: the configured one, else the oldest that runs the engine's AWS
+        image (by the CUDA version in its tag), or AWS's TGI image's for ``image:``."""
+        configured = self.sagemaker_settings.inference_ami_version
+        if configured is not None:
+            return configured
+        cuda = images.cuda(images.AwsImage(*ENGINES[self.engine].aws_image)) if self.image is None else None
+        return inference_ami_for(cuda)
 
     def engine_settings(self, name: str, local_path: str | None = None) -> EngineSettings:
         return EngineSettings(
@@ -678,7 +1017,7 @@ class ModelConfig(Section):
             max_input_tokens=self.max_input_tokens,
             max_total_tokens=self.max_total_tokens,
             quantization=self.quantization,
-            num_shards=self.instance_catalog[0].gpu_count,
+            num_shards=self.gpu_count,
             max_concurrent_requests=self.max_concurrent_requests,
         )
 
@@ -761,11 +1100,12 @@ class StackConfig(Section):
                 problems.add("network.interfaceEndpoints", f"{why}: add {service!r} ({reason})")
 
     def weights_source(self, model: str) -> WeightSource:
-        """Where ``model``'s instances load its weights from (the default depends on the stack)."""
-        source = self.models[model].weights.source
-        if source is not None:
-            return source
-        return "s3" if self.production else "hub"
+        """Where ``model``'s instances load its weights from (the default depends on the
+        stack and the backend: SageMaker endpoints are network-isolated, so always S3)."""
+        m = self.models[model]
+        if m.weights.source is not None:
+            return m.weights.source
+        return "s3" if self.production or m.backend == "sagemaker" else "hub"
 
     @model_validator(mode="after")
     def _stack_rules(self, info: ValidationInfo) -> StackConfig:
@@ -774,6 +1114,19 @@ class StackConfig(Section):
             self._no_nat_rules(problems, (info.context or {}).get("region"))
         for at, message in production_problems(self.production, self.network, self.load_balancer, self.alerts):
             problems.add(at, message)
+        stack = (info.context or {}).get("stack")
+        for name, model in self.models.items():
+            if model.backend != "sagemaker":
+                continue
+            problem = sagemaker_endpoint_name_problem(stack, name) if stack is not None else None
+            if problem:
+                problems.add(f"models.{name}", problem)
+            if self.production and model.sagemaker_settings.worker_tasks < 2:
+                problems.add(
+                    f"models.{name}.sagemaker.workerTasks",
+                    "production stacks need at least 2 queue-worker tasks: with one, its failure or replacement "
+                    "stops the model's queue",
+                )
         ec2_models = [n for n, m in self.models.items() if m.backend == "ec2"]
         if ec2_models and self.ec2.ami_id is None:
             problems.add(
@@ -942,12 +1295,14 @@ def _pattern_hint(loc: tuple[Any, ...]) -> str:
     return "has the wrong format"
 
 
-def parse_stack_config(raw: Mapping[str, Any], region: str | None = None) -> StackConfig:
+def parse_stack_config(raw: Mapping[str, Any], region: str | None = None, stack: str | None = None) -> StackConfig:
     """Validate the namespace's values (already JSON-decoded, keys without the namespace).
 
     ``region`` is the stack's AWS region, when known, for the rules that depend on it (an
-    ACM certificate must be in it). Raises ``ConfigError`` with every problem found."""
-    context = {"region": region}
+    ACM certificate must be in it; a SageMaker model needs an engine image in its ECR).
+    ``stack`` is the stack's name, when known, for the names derived from it (a SageMaker
+    endpoint's). Raises ``ConfigError`` with every problem found."""
+    context = {"region": region, "stack": stack}
     try:
         return StackConfig.model_validate(dict(raw), context=context)
     except ValidationError as e:
@@ -1064,8 +1419,8 @@ def load_stack_config() -> StackConfig:
     raw = read_namespace()
     token_key = f"{NAMESPACE}:{HUGGING_FACE_TOKEN_KEY}"
     errors = []
-    region = stack_region()
-    errors += [p for p in (stack_name_problem(pulumi.get_stack()), region_problem(region)) if p]
+    region, stack = stack_region(), pulumi.get_stack()
+    errors += [p for p in (stack_name_problem(stack), region_problem(region)) if p]
     if HUGGING_FACE_TOKEN_KEY in raw and token_key not in _secret_keys():
         errors.append(
             f"{token_key}: is stored in plain text; run "
@@ -1074,7 +1429,7 @@ def load_stack_config() -> StackConfig:
     raw.pop(HUGGING_FACE_TOKEN_KEY, None)
     errors += plain_token_lookalikes(raw)
     try:
-        config = parse_stack_config(raw, region)
+        config = parse_stack_config(raw, region, stack)
     except ConfigError as e:
         errors += e.lines
     if errors:

@@ -58,3 +58,16 @@ def uri(image: AwsImage, region: str) -> str:
     domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     tag = "-".join([entry["tag_prefix"], "gpu", entry["py_versions"][0], entry["container_version"]["gpu"]])
     return f"{account}.dkr.ecr.{region}.{domain}/{entry['repository']}:{tag}"
+
+
+def cuda(image: AwsImage) -> tuple[int, int]:
+    """The CUDA version an image is built for, from its tag (``cu124`` -> (12, 4)): what the
+    host's NVIDIA driver must run."""
+    entry = _table(image.framework)["versions"][_resolve(image)]
+    tag = entry["container_version"]["gpu"]
+    digits = tag.split("-", 1)[0].removeprefix("cu")
+    return int(digits[:-1]), int(digits[-1])
+
+
+def _resolve(image: AwsImage) -> str:
+    return str(_table(image.framework).get("version_aliases", {}).get(image.version, image.version))
