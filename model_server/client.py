@@ -1,4 +1,5 @@
-"""Client of the asynchronous path: put requests on a model's queue, read their results.
+"""Client of the asynchronous path (put requests on a model's queue, read their results)
+and of the synchronous path of models on a SageMaker endpoint (``invoke``).
 
 Light on purpose (boto3, pydantic and the standard library only) so producers can use it
 anywhere::
@@ -19,6 +20,18 @@ From the command line (``--help`` on each command)::
 
 ``--queue-url`` and ``--results-bucket`` default to LLM_SERVING_QUEUE_URL and
 LLM_SERVING_RESULTS_BUCKET. AWS access is boto3's usual chain (AWS_ENDPOINT_URL works).
+
+A model served by a SageMaker endpoint also answers synchronously: ``InvokeEndpoint``,
+signed with SigV4 by boto3, needing ``sagemaker:InvokeEndpoint`` on the endpoint::
+
+    from model_server.client import invoke
+
+    answer = invoke("chat-endpoint", {"messages": [{"role": "user", "content": "Hello"}]})
+
+    python -m model_server.client invoke --endpoint chat-endpoint --prompt "Hello" [--max-tokens 64]
+
+The container must answer within 60 s (SageMaker's limit for InvokeEndpoint): send long
+generations through the queue. docs/worker.md#calling-a-sagemaker-model.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from model_server import sagemaker_runtime
 from model_server.messages import MAX_MESSAGE_BYTES, Request, Result, result_key
 from model_server.queue_url import session_for
 
@@ -204,6 +218,18 @@ class QueueClient:
                 pause = min(poll_seconds, pause * 2)
 
 
+def invoke(endpoint_name: str, body: dict[str, Any], session: Any = None) -> dict[str, Any]:
+    """The chat.completion a SageMaker endpoint answers to ``body`` (an OpenAI chat body),
+    through InvokeEndpoint. botocore's errors propagate: ``ModelError`` (the container's
+    own refusal, or no answer within 60 s), ``ValidationError`` (unknown endpoint), ..."""
+    session = session if session is not None else session_for(None)
+    runtime = session.client(
+        "sagemaker-runtime",
+        config=Config(retries={"mode": "standard"}, read_timeout=sagemaker_runtime.INVOKE_READ_TIMEOUT_SECONDS),
+    )
+    return sagemaker_runtime.invoke(runtime, endpoint_name, {**body, "stream": False})
+
+
 def _body(request: Request) -> str:
     body = request.model_dump_json(exclude_none=True)
     if len(body.encode()) > MAX_MESSAGE_BYTES:
@@ -265,6 +291,15 @@ def _parser() -> argparse.ArgumentParser:
     wait.add_argument("--timeout", type=float, default=600.0, help="seconds (600)")
     get = command("get", "print one result, if there is one", False, True)
     get.add_argument("id")
+    invoke = commands.add_parser(
+        "invoke",
+        help="ask a SageMaker endpoint directly (InvokeEndpoint, 60 s limit); print the answer",
+        description="Ask a model on a SageMaker endpoint synchronously and print its answer.",
+    )
+    invoke.add_argument("--endpoint", required=True, help="the SageMaker endpoint's name")
+    invoke.add_argument("--prompt", required=True, help="one user message")
+    invoke.add_argument("--system", help="a system message")
+    invoke.add_argument("--max-tokens", type=int)
     return parser
 
 
@@ -286,6 +321,8 @@ def _requests_from(args: argparse.Namespace) -> list[Request]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "invoke":
+        return _invoke(args)
     for needed in ("queue_url", "results_bucket"):
         if hasattr(args, needed) and not getattr(args, needed):
             flag = needed.replace("_", "-")
@@ -308,6 +345,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.submit(request)
         return _print_waited(client, args.model, [request.id], args.timeout, answer_only=True)
     return _print_waited(client, args.model, args.ids, args.timeout, answer_only=False)
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    messages = [{"role": "system", "content": args.system}] if args.system is not None else []
+    messages.append({"role": "user", "content": args.prompt})
+    body: dict[str, Any] = {"messages": messages}
+    if args.max_tokens is not None:
+        body["max_tokens"] = args.max_tokens
+    try:
+        answer = invoke(args.endpoint, body)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        original = exc.response.get("OriginalMessage")
+        detail = f" (the model said: {original})" if original else ""
+        print(f"{error.get('Code')}: {error.get('Message')}{detail}", file=sys.stderr)
+        return 1
+    print(answer["choices"][0]["message"]["content"])
+    return 0
 
 
 def _print_waited(client: QueueClient, model: str, ids: list[str], timeout: float, answer_only: bool) -> int:

@@ -14,7 +14,8 @@ Engine errors are sorted once, here:
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from tenacity import (
@@ -60,6 +61,49 @@ class PermanentEngineError(Exception):
         self.status = status
 
 
+class ServingEngine(Protocol):
+    """What the worker asks of whatever answers its requests: the engine beside it over
+    HTTP (``EngineClient``) or a SageMaker endpoint (``sagemaker.SageMakerEngine``)."""
+
+    async def is_ready(self) -> bool: ...
+
+    async def chat_completion(self, body: dict[str, Any], request_id: str, on_retry: Any = None) -> dict[str, Any]:
+        """One ``chat.completion`` document; raises ``TransientEngineError`` or
+        ``PermanentEngineError`` after its own retries."""
+        ...
+
+    async def queue_size(self) -> float | None:
+        """Requests waiting inside the engine; None where it cannot be known."""
+        ...
+
+    def in_flight_limit(self) -> int | None:
+        """Requests the engine can take now, as last seen; None: a fixed capacity
+        (the worker's WORKER_MAX_IN_FLIGHT alone)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+_T = TypeVar("_T")
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[_T]], *, attempts: int, max_wait_seconds: float, on_retry: Any = None
+) -> _T:
+    """``call()``, retried on ``TransientEngineError`` with jittered exponential waits."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(TransientEngineError),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(initial=0.5, max=max_wait_seconds),
+        before_sleep=on_retry,
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: tenacity reraises the last error")
+
+
 class EngineClient:
     def __init__(
         self,
@@ -93,17 +137,15 @@ class EngineClient:
 
     async def chat_completion(self, body: dict[str, Any], request_id: str, on_retry: Any = None) -> dict[str, Any]:
         """The engine's response to ``body``, retrying transient errors with jitter."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientEngineError),
-            stop=stop_after_attempt(self._retry_attempts),
-            wait=wait_exponential_jitter(initial=0.5, max=self._retry_max_wait),
-            before_sleep=on_retry,
-            reraise=True,
+        return await with_retries(
+            lambda: self._post_once(body, request_id),
+            attempts=self._retry_attempts,
+            max_wait_seconds=self._retry_max_wait,
+            on_retry=on_retry,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._post_once(body, request_id)
-        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def in_flight_limit(self) -> int | None:
+        return None  # one engine of fixed size: WORKER_MAX_IN_FLIGHT is its share
 
     async def _post_once(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         try:
@@ -121,7 +163,7 @@ class EngineClient:
             return _json_object(response)
         message = _error_message(response)
         if response.status_code in PERMANENT_STATUSES:
-            raise PermanentEngineError(_error_kind(message), message, response.status_code)
+            raise PermanentEngineError(error_kind(message), message, response.status_code)
         raise TransientEngineError(f"engine answered {response.status_code}: {message}", response.status_code)
 
     async def queue_size(self) -> float | None:
@@ -163,12 +205,16 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
 
 
 def _error_message(response: httpx.Response) -> str:
-    """The engine's error text: TGI says {"error": "..."}, vLLM {"error": {"message"}}
-    or {"message": ...}; fall back to the raw body."""
+    return error_text(response.text, response.reason_phrase)
+
+
+def error_text(body: str, fallback: str = "") -> str:
+    """An engine's error text from its error body: TGI says {"error": "..."}, vLLM
+    {"error": {"message"}} or {"message": ...}; else the raw body (or ``fallback``)."""
     try:
-        document = response.json()
+        document = json.loads(body)
     except json.JSONDecodeError:
-        return response.text[:2000] or response.reason_phrase
+        return body[:2000] or fallback
     if isinstance(document, dict):
         error = document.get("error", document.get("message"))
         if isinstance(error, dict):
@@ -178,7 +224,8 @@ def _error_message(response: httpx.Response) -> str:
     return str(document)[:2000]
 
 
-def _error_kind(message: str) -> ErrorKind:
+def error_kind(message: str) -> ErrorKind:
+    """``prompt_too_long`` when the engine's message says so, else ``invalid_request``."""
     lowered = message.lower()
     if any(hint in lowered for hint in _TOO_LONG_HINTS):
         return ErrorKind.PROMPT_TOO_LONG

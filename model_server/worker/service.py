@@ -55,6 +55,7 @@ from model_server.worker.aws import (
 from model_server.worker.engine_client import (
     EngineClient,
     PermanentEngineError,
+    ServingEngine,
     TransientEngineError,
 )
 from model_server.worker.instance_metadata import (
@@ -64,6 +65,7 @@ from model_server.worker.instance_metadata import (
     InstanceState,
     MetadataUnavailable,
 )
+from model_server.worker.sagemaker import SageMakerEngine
 from model_server.worker.settings import WorkerSettings
 
 MAX_RECEIVE_BATCH = 10
@@ -112,14 +114,7 @@ class Worker:
         self._queue = RequestQueue(session, settings.queue_url, sqs_config)
         self._results = ResultStore(session, settings.results_bucket, other_config)
         self._autoscaling = AutoScaling(session, other_config)
-        self._engine = EngineClient(
-            settings.resolved_engine_url,
-            settings.engine_facts,
-            timeout_seconds=settings.engine_timeout_seconds,
-            max_connections=settings.max_in_flight,
-            retry_attempts=settings.engine_retry_attempts,
-            retry_max_wait_seconds=settings.engine_retry_max_wait_seconds,
-        )
+        self._engine = engine_for(settings, session)
         self._imds = InstanceMetadata(settings.imds_url, settings.imds_token_ttl_seconds)
         self._metrics = emf.MetricsRecorder(settings.model, socket.gethostname(), settings.emf_log_group)
         self._sink = emf.sink_for(settings.emf_endpoint)
@@ -140,6 +135,7 @@ class Worker:
         self._notices: set[str] = set()
         self._lifecycle_task: asyncio.Task[None] | None = None
         self._last_flush = time.monotonic()
+        self._last_cap: int | None = None
         self._exit_code = 0
 
     # --- Top level ---------------------------------------------------------------------
@@ -149,21 +145,22 @@ class Worker:
         loop.set_default_executor(self._executor)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._on_signal, signum)
-        await self._identify()
+        if self._s.watches_instance:
+            await self._identify()
         logs.event(
             "worker_started",
             engine=self._s.engine,
-            engine_url=self._s.resolved_engine_url,
+            **_engine_target(self._s),
             max_in_flight=self._s.max_in_flight,
             instance_id=self._metrics.instance_id,
+            watches_instance=self._s.watches_instance,
         )
-        # Look once before the first receive: a worker restarted on an instance that is
-        # already being interrupted or scaled in must not take work.
-        await self._poll_instance()
-        background = [
-            asyncio.create_task(self._watch_instance()),
-            asyncio.create_task(self._publish_metrics()),
-        ]
+        background = [asyncio.create_task(self._publish_metrics())]
+        if self._s.watches_instance:
+            # Look once before the first receive: a worker restarted on an instance that is
+            # already being interrupted or scaled in must not take work.
+            await self._poll_instance()
+            background.append(asyncio.create_task(self._watch_instance()))
         receiver = asyncio.create_task(self._receive_loop())
         await self._stopping.wait()
         await self._drain(receiver)
@@ -239,15 +236,25 @@ class Worker:
 
     async def _receive_until_stopped(self) -> None:
         while not self._stopping.is_set():
-            free = self._s.max_in_flight - len(self._jobs)
-            if free <= 0:
-                await self._changed()
-            elif self._warm_pool_state is not None:
+            if self._warm_pool_state is not None:
                 await self._changed(self._s.imds_poll_seconds)
             elif not await self._is_engine_ready():
                 await self._changed(self._s.readiness_poll_seconds)
+            elif (free := self._in_flight_cap() - len(self._jobs)) <= 0:
+                # A slot frees, or the cap grows (an endpoint scaled out): look again then.
+                await self._changed(self._s.readiness_poll_seconds)
             else:
                 await self._receive(min(MAX_RECEIVE_BATCH, free))
+
+    def _in_flight_cap(self) -> int:
+        """WORKER_MAX_IN_FLIGHT, or less when the engine's capacity is smaller (a SageMaker
+        endpoint's instances x WORKER_MAX_IN_FLIGHT_PER_INSTANCE)."""
+        limit = self._engine.in_flight_limit()
+        cap = self._s.max_in_flight if limit is None else min(limit, self._s.max_in_flight)
+        if cap != self._last_cap:
+            logs.event("in_flight_cap", cap=cap, ceiling=self._s.max_in_flight)
+            self._last_cap = cap
+        return cap
 
     async def _receive(self, count: int) -> None:
         try:
@@ -670,6 +677,35 @@ class Worker:
         elapsed, self._last_flush = now - self._last_flush, now
         documents = self._metrics.documents(int(time.time() * 1000), max(elapsed, 0.001))
         await self._in_thread(self._sink.send, documents)
+
+
+def engine_for(settings: WorkerSettings, session: boto3.Session) -> ServingEngine:
+    """The engine beside the worker over HTTP, or the model's SageMaker endpoint."""
+    if settings.endpoint_name is not None:  # the settings allow it with engine=sagemaker only
+        return SageMakerEngine(
+            session,
+            settings.endpoint_name,
+            timeout_seconds=settings.engine_timeout_seconds,
+            max_in_flight=settings.max_in_flight,
+            max_in_flight_per_instance=settings.max_in_flight_per_instance,
+            retry_attempts=settings.engine_retry_attempts,
+            retry_max_wait_seconds=settings.engine_retry_max_wait_seconds,
+            refresh_seconds=settings.endpoint_refresh_seconds,
+        )
+    return EngineClient(
+        settings.resolved_engine_url,
+        settings.engine_facts,
+        timeout_seconds=settings.engine_timeout_seconds,
+        max_connections=settings.max_in_flight,
+        retry_attempts=settings.engine_retry_attempts,
+        retry_max_wait_seconds=settings.engine_retry_max_wait_seconds,
+    )
+
+
+def _engine_target(settings: WorkerSettings) -> dict[str, Any]:
+    if settings.endpoint_name is not None:
+        return {"endpoint": settings.endpoint_name}
+    return {"engine_url": settings.resolved_engine_url}
 
 
 class _Heartbeat:

@@ -5,6 +5,8 @@ Each default is here, once, with the reason for it. docs/worker.md lists them fo
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +16,17 @@ from model_server.messages import MODEL_PATTERN
 
 EC2_METADATA_URL = "http://169.254.169.254"
 """EC2's instance metadata service (link-local, answered by the instance's hypervisor)."""
+
+SAGEMAKER: Literal["sagemaker"] = "sagemaker"
+"""``WORKER_ENGINE`` value for a model on a SageMaker real-time endpoint."""
+WorkerEngine = EngineName | Literal["sagemaker"]
+
+ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+"""SageMaker's rule for endpoint names (EndpointName: at most 63 characters)."""
+
+FARGATE_MAX_STOP_TIMEOUT_SECONDS = 120
+"""ECS on Fargate: a container's stopTimeout (SIGTERM to SIGKILL) is at most 120 s
+(docs/reference.md#ecs-on-fargate); the drain must end within it in SageMaker mode."""
 
 
 class WorkerSettings(BaseSettings):
@@ -27,15 +40,24 @@ class WorkerSettings(BaseSettings):
     model: str = Field(pattern=MODEL_PATTERN)
     """The model's name in the stack: checked against each request, and sent as the
     engine request's ``model`` (vLLM's ``--served-model-name``)."""
-    engine: EngineName = DEFAULT_ENGINE
-    """Which engine runs beside the worker: decides its port and Prometheus metric names."""
+    engine: WorkerEngine = DEFAULT_ENGINE
+    """``tgi`` or ``vllm``: the engine beside the worker (its port and metric names).
+    ``sagemaker``: the model runs on a SageMaker real-time endpoint (``endpoint_name``),
+    the worker on ECS Fargate, so there is no instance metadata to watch."""
     engine_url: str | None = None
     """Base URL of the engine. Default: the engine's port on 127.0.0.1 (same host)."""
+    endpoint_name: str | None = Field(None, pattern=ENDPOINT_NAME_PATTERN)
+    """The SageMaker endpoint serving the model; required with ``engine=sagemaker``, and
+    only then. AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME (boto3's own) points the calls elsewhere."""
 
     # --- How much to take -------------------------------------------------------------
     max_in_flight: int = Field(8, ge=1, le=1024)
     """Messages held at once. 8 suits one 24 GB GPU batching long generations; set it to
     the engine's max concurrent requests minus the share kept for synchronous traffic."""
+    max_in_flight_per_instance: int = Field(8, ge=1, le=1024)
+    """SageMaker mode: messages held per endpoint instance; the cap follows the variants'
+    CurrentInstanceCount (at most ``max_in_flight``, the hard ceiling). 8 as above: one
+    instance's share of long generations."""
     poll_wait_seconds: int = Field(20, ge=0, le=20)
     """SQS long polling: 20 s (the maximum) makes the fewest empty receives."""
     visibility_timeout_seconds: int = Field(60, ge=1, le=43200)
@@ -58,6 +80,10 @@ class WorkerSettings(BaseSettings):
     """Cap of the jittered exponential wait between those attempts."""
     readiness_poll_seconds: float = Field(2, gt=0)
     """How often a not-ready engine (loading weights) is checked again."""
+    endpoint_refresh_seconds: float = Field(30, gt=0)
+    """SageMaker mode: how old the endpoint's status and instance count (DescribeEndpoint)
+    may be. Scaling an endpoint takes minutes, and DescribeEndpoint is a control-plane call
+    with account-wide rate limits: twice a minute follows scaling closely enough."""
 
     # --- Releasing messages ---------------------------------------------------------------
     release_backoff_base_seconds: float = Field(10, ge=0)
@@ -112,8 +138,33 @@ class WorkerSettings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _endpoint_name_with_sagemaker_only(self) -> WorkerSettings:
+        if self.engine == SAGEMAKER and self.endpoint_name is None:
+            raise ValueError(
+                "WORKER_ENDPOINT_NAME is required when WORKER_ENGINE=sagemaker: set it to the model's endpoint name"
+            )
+        if self.engine != SAGEMAKER and self.endpoint_name is not None:
+            raise ValueError(
+                f"WORKER_ENDPOINT_NAME is set but WORKER_ENGINE is {self.engine!r}: "
+                "set WORKER_ENGINE=sagemaker to serve the endpoint, or unset WORKER_ENDPOINT_NAME"
+            )
+        return self
+
+    @property
+    def on_sagemaker(self) -> bool:
+        return self.engine == SAGEMAKER
+
+    @property
+    def watches_instance(self) -> bool:
+        """EC2 instance metadata (spot notices, rebalance, lifecycle) applies: not in
+        SageMaker mode, where the worker runs as an ECS Fargate task."""
+        return not self.on_sagemaker
+
     @property
     def engine_facts(self) -> Engine:
+        if self.engine == SAGEMAKER:
+            raise ValueError("a SageMaker endpoint has no local engine facts")
         return ENGINES[self.engine]
 
     @property
