@@ -371,6 +371,77 @@ SERVICES: Mapping[str, Service] = {
         write=("codebuild:CreateProject", "codebuild:DeleteProject", "codebuild:UpdateProject"),
         resources=("arn:aws:codebuild:{r}:{a}:project/llm-{s}-*",),
     ),
+    "sagemaker": Service(
+        # SageMaker models (components/sagemaker/endpoint.py): the endpoint is named
+        # llm-<stack>-<model>-<type>; models and endpoint configurations are autonamed
+        # <model>-model-<random> and <model>-config-<random>, so they are scoped by account.
+        read=(
+            "sagemaker:DescribeEndpoint",
+            "sagemaker:DescribeEndpointConfig",
+            "sagemaker:DescribeModel",
+            "sagemaker:ListTags",
+        ),
+        write=(
+            "sagemaker:AddTags",
+            "sagemaker:CreateEndpoint",
+            "sagemaker:CreateEndpointConfig",
+            "sagemaker:CreateModel",
+            "sagemaker:DeleteEndpoint",
+            "sagemaker:DeleteEndpointConfig",
+            "sagemaker:DeleteModel",
+            "sagemaker:DeleteTags",
+            "sagemaker:UpdateEndpoint",
+        ),
+        resources=(
+            "arn:aws:sagemaker:{r}:{a}:endpoint/llm-{s}-*",
+            "arn:aws:sagemaker:{r}:{a}:endpoint-config/*",
+            "arn:aws:sagemaker:{r}:{a}:model/*",
+        ),
+    ),
+    "application-autoscaling": Service(
+        # The SageMaker variants' scaling (components/sagemaker/endpoint.py). Application Auto
+        # Scaling authorizes its actions on * only (Service Authorization Reference); it calls
+        # SageMaker with its service-linked role.
+        read=(),
+        write=(),
+        resources=(),
+        regional_star=(
+            "application-autoscaling:DeleteScalingPolicy",
+            "application-autoscaling:DeleteScheduledAction",
+            "application-autoscaling:DeregisterScalableTarget",
+            "application-autoscaling:DescribeScalableTargets",
+            "application-autoscaling:DescribeScalingPolicies",
+            "application-autoscaling:DescribeScheduledActions",
+            "application-autoscaling:ListTagsForResource",
+            "application-autoscaling:PutScalingPolicy",
+            "application-autoscaling:PutScheduledAction",
+            "application-autoscaling:RegisterScalableTarget",
+            "application-autoscaling:TagResource",
+            "application-autoscaling:UntagResource",
+        ),
+    ),
+    "ecs": Service(
+        # The SageMaker models' queue workers (components/sagemaker/worker_service.py).
+        read=("ecs:DescribeClusters", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:ListTagsForResource"),
+        write=(
+            "ecs:CreateCluster",
+            "ecs:CreateService",
+            "ecs:DeleteCluster",
+            "ecs:DeleteService",
+            "ecs:TagResource",
+            "ecs:UntagResource",
+            "ecs:UpdateCluster",
+            "ecs:UpdateService",
+        ),
+        resources=(
+            "arn:aws:ecs:{r}:{a}:cluster/*",
+            "arn:aws:ecs:{r}:{a}:service/*",
+            "arn:aws:ecs:{r}:{a}:task-definition/llm-{s}-*",
+        ),
+        # Task definitions are registered and deregistered by family, on * (Service
+        # Authorization Reference: no resource type for these two).
+        regional_star=("ecs:DeregisterTaskDefinition", "ecs:RegisterTaskDefinition"),
+    ),
     "lookups": Service(
         # Invokes the program makes at every preview: the account id; the availability
         # zones, existing subnets, the pinned AMI and the endpoint services (infra/preflight.py)
@@ -386,6 +457,15 @@ TYPES: Mapping[str, str] = {
     "aws:autoscaling/group:Group": "autoscaling",
     "aws:autoscaling/policy:Policy": "autoscaling",
     "aws:autoscaling/schedule:Schedule": "autoscaling",
+    "aws:appautoscaling/policy:Policy": "application-autoscaling",
+    "aws:appautoscaling/scheduledAction:ScheduledAction": "application-autoscaling",
+    "aws:appautoscaling/target:Target": "application-autoscaling",
+    "aws:ecs/cluster:Cluster": "ecs",
+    "aws:ecs/service:Service": "ecs",
+    "aws:ecs/taskDefinition:TaskDefinition": "ecs",
+    "aws:sagemaker/endpoint:Endpoint": "sagemaker",
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": "sagemaker",
+    "aws:sagemaker/model:Model": "sagemaker",
     "aws:cloudwatch/dashboard:Dashboard": "dashboard",
     "aws:codebuild/project:Project": "codebuild",
     "aws:cloudwatch/eventRule:EventRule": "events",
@@ -435,10 +515,21 @@ TYPES: Mapping[str, str] = {
 
 READ_VERBS = ("Describe", "Get", "List")
 """Of the actions authorized on ``*`` only, the preview role gets those that read."""
-PASSED_TO = ("codebuild.amazonaws.com", "ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com")
+PASSED_TO = (
+    "codebuild.amazonaws.com",
+    "ec2.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
+    "sagemaker.amazonaws.com",
+    "vpc-flow-logs.amazonaws.com",
+)
 """Where the deploy role may pass the roles it creates: the weights staging project's service
 role, the GPU instances' role (through their instance profile) and the flow logs' delivery role."""
-SERVICE_LINKED = ("autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com")
+SERVICE_LINKED = (
+    "autoscaling.amazonaws.com",
+    "ecs.amazonaws.com",
+    "elasticloadbalancing.amazonaws.com",
+    "sagemaker.application-autoscaling.amazonaws.com",
+)
 """Service-linked roles AWS creates on first use of these services in an account."""
 
 

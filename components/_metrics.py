@@ -26,6 +26,7 @@ _ALB_TARGET_GROUP = (
 _ALB_LOAD_BALANCER = (frozenset({"LoadBalancer"}), frozenset({"LoadBalancer", "AvailabilityZone"}))
 _QUEUE = (frozenset({"QueueName"}),)
 _GROUP = (frozenset({"AutoScalingGroupName"}),)
+_VARIANT = (frozenset({"EndpointName", "VariantName"}),)
 _WORKER = (
     frozenset({worker_metrics.DIMENSION_MODEL}),
     frozenset({worker_metrics.DIMENSION_MODEL, worker_metrics.DIMENSION_INSTANCE}),
@@ -68,6 +69,23 @@ PUBLISHED_DIMENSIONS: Mapping[tuple[str, str], tuple[frozenset[str], ...]] = {
         )
     },
     **{("AWS/AutoScaling", name): _GROUP for name in GROUP_METRICS},
+    # AWS, "Amazon SageMaker AI metrics in Amazon CloudWatch": invocation metrics per
+    # endpoint and variant; the instances' utilization in /aws/sagemaker/Endpoints.
+    **{
+        ("AWS/SageMaker", name): _VARIANT
+        for name in (
+            "Invocations",
+            "Invocation4XXErrors",
+            "Invocation5XXErrors",
+            "ModelLatency",
+            "OverheadLatency",
+            "ConcurrentRequestsPerModel",
+        )
+    },
+    **{
+        ("/aws/sagemaker/Endpoints", name): _VARIANT
+        for name in ("GPUUtilization", "GPUMemoryUtilization", "CPUUtilization", "MemoryUtilization", "DiskUtilization")
+    },
     **{
         (worker_metrics.NAMESPACE, name): _WORKER
         for name in (
@@ -79,6 +97,7 @@ PUBLISHED_DIMENSIONS: Mapping[tuple[str, str], tuple[frozenset[str], ...]] = {
             worker_metrics.SUCCEEDED,
             worker_metrics.FAILED,
             worker_metrics.ENGINE_ERRORS,
+            worker_metrics.ENDPOINT_INSTANCES,
         )
     },
 }

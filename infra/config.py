@@ -45,7 +45,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from components import _ecr, dashboard, load_balancer, network, request_queue, results_bucket
+from components import _ecr, dashboard, load_balancer, network, request_queue, results_bucket, schedule
 from components.ec2 import gpu_fleet
 from infra import aws_limits, catalog, images, model_catalog
 from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
@@ -361,7 +361,7 @@ class ScheduleConfig(Section):
     """Cron (minute hour day month weekday) when both groups go to zero, e.g. `0 19 * * 1-5`."""
     on_cron: str
     """Cron when the configured capacity comes back, e.g. `0 7 * * 1-5`."""
-    time_zone: str = gpu_fleet.DEFAULT_TIME_ZONE
+    time_zone: str = schedule.DEFAULT_TIME_ZONE
     """IANA time zone of both crons, by its canonical name (e.g. Europe/Berlin, Etc/UTC): AWS
     documents canonical names only, so an alias such as US/Eastern or UTC is refused with
     its canonical name."""
@@ -436,7 +436,7 @@ digit. It bounds the letters and digits only; the length is bounded apart."""
 MAX_SAGEMAKER_ENDPOINT_NAME = 63
 SAGEMAKER_TIMEOUT_MARGIN = 2
 """A SageMaker timeout is twice its estimate, as the EC2 boot's deadline is twice its load
-estimate (components.gpu_fleet): an estimate is not a bound."""
+estimate (components.ec2.gpu_fleet): an estimate is not a bound."""
 
 DeploymentStrategy = Literal["allAtOnce", "canary", "linear", "rolling"]
 
@@ -457,14 +457,17 @@ INFERENCE_AMI_CUDA: dict[str, tuple[int, int]] = {
 """The CUDA version of each AMI (NVIDIA driver 535, 535, 550, 580), oldest first."""
 
 
-def sagemaker_endpoint_name(stack: str, model: str) -> str:
-    """The name the SageMaker backend gives a model's endpoint: ``llm-<stack>-<model>``, the
-    stack's resource prefix (infra.program.name_prefix) without its trailing hyphen."""
-    return f"llm-{stack}-{model}"
+def sagemaker_endpoint_name(stack: str, model: str, instance_type: str) -> str:
+    """The name the SageMaker backend gives a model's endpoint: the stack's resource prefix
+    (infra.program.name_prefix, ``llm-<stack>-<model>-``) and the instance type
+    (``ml.g6e.xlarge`` -> ``g6e-xlarge``). A new type is a new endpoint, created before the old
+    one is deleted: SageMaker refuses to change the instance type of a variant that scales
+    (docs/reference.md#sagemaker)."""
+    return f"llm-{stack}-{model}-{instance_type.removeprefix('ml.').replace('.', '-')}"
 
 
-def sagemaker_endpoint_name_problem(stack: str, model: str) -> str | None:
-    name = sagemaker_endpoint_name(stack, model)
+def sagemaker_endpoint_name_problem(stack: str, model: str, instance_type: str) -> str | None:
+    name = sagemaker_endpoint_name(stack, model, instance_type)
     if len(name) <= MAX_SAGEMAKER_ENDPOINT_NAME and SAGEMAKER_ENDPOINT_NAME.fullmatch(name):
         return None
     return (
@@ -490,7 +493,7 @@ def sagemaker_download_timeout_seconds(weights_gb: float) -> int:
 
 def sagemaker_startup_timeout_seconds(weights_gb: float, image_size_gib: int) -> int:
     """ContainerStartupHealthCheckTimeoutInSeconds: the EC2 estimate from launch to a ready
-    engine (components.gpu_fleet.estimate_load_seconds, weights from S3 and image from ECR).
+    engine (components.ec2.gpu_fleet.estimate_load_seconds, weights from S3 and image from ECR).
     SageMaker pulls the image and copies the weights before the container starts, so the
     estimate covers the start-up with room to spare; within AWS's 60 to 3600 s."""
     return _within_sagemaker_timeout(
@@ -1118,7 +1121,9 @@ class StackConfig(Section):
         for name, model in self.models.items():
             if model.backend != "sagemaker":
                 continue
-            problem = sagemaker_endpoint_name_problem(stack, name) if stack is not None else None
+            problem = (
+                sagemaker_endpoint_name_problem(stack, name, model.instance_types[0]) if stack is not None else None
+            )
             if problem:
                 problems.add(f"models.{name}", problem)
             if self.production and model.sagemaker_settings.worker_tasks < 2:

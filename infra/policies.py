@@ -58,6 +58,12 @@ UNSCOPABLE_ACTIONS = frozenset(
         "autoscaling:DescribeAutoScalingGroups",
         "autoscaling:DescribeAutoScalingInstances",
         "logs:DescribeLogGroups",
+        # What SageMaker's execution role reads to attach an endpoint to the VPC.
+        "ec2:DescribeDhcpOptions",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcs",
     }
 )
 _SECRET_PATTERNS = [

@@ -208,6 +208,47 @@ def _vllm_args(engine: Engine, s: EngineSettings) -> list[str]:
 
 _ARG_BUILDERS = {"tgi": _tgi_args, "vllm": _vllm_args}
 
+SAGEMAKER_MODEL_DIR = "/opt/ml/model"
+"""Where SageMaker puts a model's uncompressed S3 data inside the container."""
+
+
+def sagemaker_environment(engine: Engine, s: EngineSettings) -> dict[str, str]:
+    """The environment of AWS's SageMaker container of ``engine``, serving weights SageMaker
+    copied from S3 to ``SAGEMAKER_MODEL_DIR`` with no network (docs/reference.md#sagemaker):
+    the same limits as the EC2 engine's arguments, and no revision or token, which would
+    send the engine to the Hub."""
+    quantize = engine.quantize_values[s.quantization]
+    if engine.name == "tgi":
+        # AWS's TGI container maps HF_MODEL_ID, SM_NUM_GPUS and HF_MODEL_QUANTIZE to the
+        # launcher's flags; the launcher reads every other flag from its upper-case name.
+        env = {
+            "HF_MODEL_ID": SAGEMAKER_MODEL_DIR,
+            "SM_NUM_GPUS": str(s.num_shards),
+            "MAX_INPUT_TOKENS": str(s.max_input_tokens),
+            "MAX_TOTAL_TOKENS": str(s.max_total_tokens),
+            "MAX_CONCURRENT_REQUESTS": str(s.max_concurrent_requests),
+            "USAGE_STATS": "off",
+        }
+        if quantize:
+            env["HF_MODEL_QUANTIZE"] = quantize
+    else:
+        # AWS's vLLM SageMaker container turns each SM_VLLM_<FLAG> into --<flag>.
+        env = {
+            "SM_VLLM_MODEL": SAGEMAKER_MODEL_DIR,
+            "SM_VLLM_SERVED_MODEL_NAME": s.served_model_name,
+            "SM_VLLM_TENSOR_PARALLEL_SIZE": str(s.num_shards),
+            "SM_VLLM_MAX_MODEL_LEN": str(s.max_total_tokens),
+            "SM_VLLM_MAX_NUM_SEQS": str(s.max_concurrent_requests),
+            # Its supervisor pip-installs a requirements.txt found beside the weights: no
+            # network here, and nothing to install.
+            "STANDARD_AUTO_INSTALL_REQ": "false",
+        }
+        if quantize:
+            env["SM_VLLM_QUANTIZATION"] = quantize
+    # Weights are local: never ask the Hub (the container has no network anyway).
+    return {**env, "HF_HUB_OFFLINE": "1"}
+
+
 TGI = Engine(
     name="tgi",
     # 3.3.7 is TGI's last release (maintenance mode since 2025-12-11).

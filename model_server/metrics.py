@@ -38,3 +38,7 @@ STORAGE_RESOLUTION_SECONDS = 1
 """High resolution, so target tracking can react in 10 s periods rather than minutes."""
 PUBLISH_INTERVAL_SECONDS = 10
 """How often the gauges are published: the shortest period a high-resolution alarm uses."""
+ENDPOINT_INSTANCES = "EndpointInstances"
+"""Gauge, Count: instances the model's SageMaker endpoint runs (its variant's
+CurrentInstanceCount), published by the queue worker: SageMaker publishes no instance count,
+and the backlog-per-instance scaling and the too-few-instances alarm need one."""

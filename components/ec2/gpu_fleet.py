@@ -41,6 +41,7 @@ import pulumi_aws as aws
 from components import _ecr, _metrics, _policy
 from components.ec2 import user_data
 from components.ec2.fleet_rollout import GroupRolloutArgs, InstanceRefresh, RolloutPreferences
+from components.schedule import Schedule
 from model_server import metrics
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, Engine
 from model_server.worker.settings import WorkerSettings
@@ -96,20 +97,6 @@ def estimate_load_seconds(
 def root_volume_gib(weights_gb: float, image_size_gib: int) -> int:
     """AMI, engine image, the weights twice (download cache and any conversion), slack."""
     return AMI_BASE_GIB + image_size_gib + math.ceil(2 * weights_gb) + 20
-
-
-DEFAULT_TIME_ZONE = "Etc/UTC"
-"""Crons without a zone are UTC, as Auto Scaling takes them; named canonically (an alias such
-as ``UTC`` is refused by the schedule check)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Schedule:
-    """Times the model is switched off and on (cron in ``time_zone``), e.g. dev at night."""
-
-    off_cron: str
-    on_cron: str
-    time_zone: str = DEFAULT_TIME_ZONE
 
 
 @dataclass(frozen=True, kw_only=True)

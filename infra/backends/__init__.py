@@ -88,6 +88,6 @@ Backend = Callable[[ModelRequest], ModelDeployment]
 
 def backends() -> dict[str, Backend]:
     """Each backend by its config name (``models.NAME.backend``)."""
-    from infra.backends import ec2
+    from infra.backends import ec2, sagemaker
 
-    return {"ec2": ec2.build}
+    return {"ec2": ec2.build, "sagemaker": sagemaker.build}

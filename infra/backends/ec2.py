@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from components import model_alarms
 from components.ec2.dashboard_row import FleetDashboardRow
-from components.ec2.gpu_fleet import GpuFleet, GpuFleetArgs, HubWeights, S3Weights, Schedule
+from components.ec2.gpu_fleet import GpuFleet, GpuFleetArgs, HubWeights, S3Weights
 from components.load_balancer import ModelRoute, ModelRouteArgs
 from components.model_alarms import ModelAlarms
+from components.schedule import Schedule
 from infra import catalog
 from infra.backends import ModelDeployment, ModelRequest, queue_alarms_args
 from infra.config import stack_region

@@ -28,6 +28,7 @@ MAX_VALUES_PER_METRIC = 100
 _UNITS = {
     metrics.IN_FLIGHT: "Count",
     metrics.ENGINE_QUEUE: "Count",
+    metrics.ENDPOINT_INSTANCES: "Count",
     metrics.TOKENS_PER_SECOND: "Count/Second",
     metrics.QUEUE_WAIT: "Seconds",
     metrics.GENERATION_TIME: "Seconds",
@@ -54,6 +55,7 @@ class MetricsRecorder:
         self._lock = threading.Lock()
         self._in_flight: list[float] = []
         self._engine_queue: float | None = None
+        self._endpoint_instances: float | None = None
         self._queue_wait: list[float] = []
         self._generation: list[float] = []
         self._tokens = 0.0
@@ -68,6 +70,10 @@ class MetricsRecorder:
     def set_engine_queue(self, size: float | None) -> None:
         with self._lock:
             self._engine_queue = size
+
+    def set_endpoint_instances(self, count: int | None) -> None:
+        with self._lock:
+            self._endpoint_instances = None if count is None else float(count)
 
     def succeeded(self, queue_wait: float, generation: float, tokens: int | None) -> None:
         with self._lock:
@@ -98,9 +104,11 @@ class MetricsRecorder:
             }
             if self._engine_queue is not None:
                 values[metrics.ENGINE_QUEUE] = [self._engine_queue]
+            if self._endpoint_instances is not None:
+                values[metrics.ENDPOINT_INSTANCES] = [self._endpoint_instances]
             self._in_flight, self._queue_wait, self._generation = [], [], []
             self._tokens, self._succeeded, self._failed, self._engine_errors = 0.0, 0, 0, 0
-            self._engine_queue = None
+            self._engine_queue = self._endpoint_instances = None
         return {name: series for name, series in values.items() if series}
 
     def documents(self, timestamp_ms: int, interval_seconds: float) -> list[dict[str, object]]:

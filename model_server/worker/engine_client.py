@@ -81,6 +81,11 @@ class ServingEngine(Protocol):
         (the worker's WORKER_MAX_IN_FLIGHT alone)."""
         ...
 
+    def instances(self) -> int | None:
+        """Instances serving behind the engine, as last seen (a SageMaker endpoint's); None
+        for the one engine beside the worker."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -146,6 +151,9 @@ class EngineClient:
 
     def in_flight_limit(self) -> int | None:
         return None  # one engine of fixed size: WORKER_MAX_IN_FLIGHT is its share
+
+    def instances(self) -> int | None:
+        return None
 
     async def _post_once(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         try:

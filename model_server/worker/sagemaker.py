@@ -135,6 +135,13 @@ class SageMakerEngine:
         # While an update replaces instances the count can read 0: the endpoint still serves.
         return self._per_instance * max(1, state.instances)
 
+    def instances(self) -> int | None:
+        """The variants' instances as last described: published as EndpointInstances, which
+        the endpoint's backlog scaling and too-few-instances alarm read (SageMaker publishes
+        no instance count)."""
+        state = self._state
+        return state.instances if state is not None else None
+
     async def queue_size(self) -> float | None:
         return None  # the endpoint's engines are not reachable from here: no Prometheus scrape
 

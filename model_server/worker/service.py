@@ -673,6 +673,7 @@ class Worker:
 
     async def _flush_metrics(self) -> None:
         self._metrics.set_engine_queue(await self._engine.queue_size())
+        self._metrics.set_endpoint_instances(self._engine.instances())
         now = time.monotonic()
         elapsed, self._last_flush = now - self._last_flush, now
         documents = self._metrics.documents(int(time.time() * 1000), max(elapsed, 0.001))

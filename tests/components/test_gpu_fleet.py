@@ -17,10 +17,10 @@ from components.ec2.gpu_fleet import (
     GpuFleetArgs,
     HubWeights,
     S3Weights,
-    Schedule,
     estimate_load_seconds,
     root_volume_gib,
 )
+from components.schedule import Schedule
 from infra.plan import Plan, PlannedResource, run_program
 from model_server import metrics
 from model_server.engines import TGI, EngineSettings, Quantization

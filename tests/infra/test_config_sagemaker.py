@@ -265,20 +265,21 @@ def test_an_image_in_another_regions_ecr_is_refused() -> None:
 
 
 def test_an_endpoint_name_of_63_characters_is_accepted() -> None:
-    stack = "s" * 42  # llm- (4) + 42 + - (1) + 16 = 63
+    stack = "s" * 32  # llm- (4) + 32 + - (1) + 16 + -g6-xlarge (10) = 63
     name = "m" * 16
     config = parse(models={name: sm_model()}, stack=stack)
-    assert len(sagemaker_endpoint_name(stack, name)) == 63
+    assert len(sagemaker_endpoint_name(stack, name, config.models[name].instance_types[0])) == 63
     assert name in config.models
 
 
 def test_an_endpoint_name_aws_refuses_is_refused_naming_the_model() -> None:
     assert errors(models={"summarize": sm_model()}, stack="dev_eu") == [
-        "llm-serving:models.summarize: the SageMaker endpoint's name 'llm-dev_eu-summarize' (20 characters) is one "
+        "llm-serving:models.summarize: the SageMaker endpoint's name 'llm-dev_eu-summarize-g6-xlarge' (30 "
+        "characters) is one "
         "AWS refuses: at most 63 letters, digits and hyphens (EndpointName; docs/reference.md#sagemaker); rename "
         "the stack (`pulumi stack rename`) to letters, digits and hyphens, or shorten the model's name"
     ]
-    [line] = errors(models={"m" * 16: sm_model()}, stack="s" * 43)
+    [line] = errors(models={"m" * 16: sm_model()}, stack="s" * 33)
     assert line.startswith(f"llm-serving:models.{'m' * 16}: the SageMaker endpoint's name ")
     assert "(64 characters)" in line
 
@@ -289,7 +290,9 @@ def test_the_endpoint_name_is_the_programs_resource_prefix(monkeypatch: pytest.M
     from infra import program
 
     monkeypatch.setattr(pulumi, "get_stack", lambda: "prod")
-    assert program.name_prefix("summarize") == sagemaker_endpoint_name("prod", "summarize") + "-"
+    assert (
+        sagemaker_endpoint_name("prod", "summarize", "ml.g6e.xlarge") == program.name_prefix("summarize") + "g6e-xlarge"
+    )
 
 
 def test_an_ec2_model_is_not_held_to_the_endpoint_name() -> None:

@@ -159,9 +159,10 @@ def test_sigterm_lets_a_generation_finish_within_the_drain(
     assert aws.counts() == (0, 0)
 
 
-def test_publishes_metrics_but_no_engine_queue_size(
-    aws: AwsStack, emf_agent: FakeEmfAgent, start_sagemaker_worker: StartWorker
+def test_publishes_metrics_and_the_endpoints_instances_but_no_engine_queue_size(
+    aws: AwsStack, emf_agent: FakeEmfAgent, start_sagemaker_worker: StartWorker, endpoint: FakeSageMaker
 ) -> None:
+    endpoint.instances = 3
     start_sagemaker_worker(WORKER_METRICS_INTERVAL_SECONDS="0.5", WORKER_EMF_ENDPOINT=emf_agent.endpoint)
     aws.send(chat_request("req-1"))
 
@@ -170,6 +171,8 @@ def test_publishes_metrics_but_no_engine_queue_size(
     names = {m["Name"] for d in emf_agent.received() for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {metrics.IN_FLIGHT, metrics.GENERATION_TIME, metrics.SUCCEEDED} <= names
     assert metrics.ENGINE_QUEUE not in names
+    # The endpoint's scaling on backlog per instance and its too-few-instances alarm read it.
+    assert {d[metrics.ENDPOINT_INSTANCES] for d in emf_agent.received() if metrics.ENDPOINT_INSTANCES in d} == {3}
 
 
 def test_refuses_to_start_without_an_endpoint_name(aws: AwsStack) -> None:
