@@ -29,8 +29,9 @@ already has to read the resources. The drift check runs ``pulumi preview --refre
 preview role: reads only.
 
 What no policy can scope here: the deploy role creates IAM roles and passes them to EC2
-(the GPU instances' role), to VPC Flow Logs and to CodeBuild (the weights staging project's
-role); ``iam:PassedToService`` limits where they go, and a Deny keeps the CI roles and the
+(the GPU instances' role), to VPC Flow Logs, to CodeBuild (the weights staging project's
+role), to SageMaker (an endpoint's execution role) and to ECS tasks (its queue worker's);
+``iam:PassedToService`` limits where they go, and a Deny keeps the CI roles and the
 bootstrap's own key and bucket out of reach, but the roles it creates could be given any
 policy. A permissions boundary on the program's roles would close that (docs/cicd.md,
 "Least privilege").
@@ -399,35 +400,36 @@ SERVICES: Mapping[str, Service] = {
         ),
     ),
     "application-autoscaling": Service(
-        # The SageMaker variants' scaling (components/sagemaker/endpoint.py). Application Auto
-        # Scaling authorizes its actions on * only (Service Authorization Reference); it calls
-        # SageMaker with its service-linked role.
-        read=(),
-        write=(),
-        resources=(),
-        regional_star=(
+        # The SageMaker variants' scaling (components/sagemaker/endpoint.py): scalable targets,
+        # their policies and scheduled actions (ARNs with a random id, so by account). The
+        # Describe calls authorize on * only. It calls SageMaker with its service-linked role.
+        read=("application-autoscaling:ListTagsForResource",),
+        write=(
             "application-autoscaling:DeleteScalingPolicy",
             "application-autoscaling:DeleteScheduledAction",
             "application-autoscaling:DeregisterScalableTarget",
-            "application-autoscaling:DescribeScalableTargets",
-            "application-autoscaling:DescribeScalingPolicies",
-            "application-autoscaling:DescribeScheduledActions",
-            "application-autoscaling:ListTagsForResource",
             "application-autoscaling:PutScalingPolicy",
             "application-autoscaling:PutScheduledAction",
             "application-autoscaling:RegisterScalableTarget",
             "application-autoscaling:TagResource",
             "application-autoscaling:UntagResource",
         ),
+        resources=("arn:aws:application-autoscaling:{r}:{a}:scalable-target/*",),
+        regional_star=(
+            "application-autoscaling:DescribeScalableTargets",
+            "application-autoscaling:DescribeScalingPolicies",
+            "application-autoscaling:DescribeScheduledActions",
+        ),
     ),
     "ecs": Service(
         # The SageMaker models' queue workers (components/sagemaker/worker_service.py).
-        read=("ecs:DescribeClusters", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:ListTagsForResource"),
+        read=("ecs:DescribeClusters", "ecs:DescribeServices", "ecs:ListTagsForResource"),
         write=(
             "ecs:CreateCluster",
             "ecs:CreateService",
             "ecs:DeleteCluster",
             "ecs:DeleteService",
+            "ecs:RegisterTaskDefinition",
             "ecs:TagResource",
             "ecs:UntagResource",
             "ecs:UpdateCluster",
@@ -438,9 +440,8 @@ SERVICES: Mapping[str, Service] = {
             "arn:aws:ecs:{r}:{a}:service/*",
             "arn:aws:ecs:{r}:{a}:task-definition/llm-{s}-*",
         ),
-        # Task definitions are registered and deregistered by family, on * (Service
-        # Authorization Reference: no resource type for these two).
-        regional_star=("ecs:DeregisterTaskDefinition", "ecs:RegisterTaskDefinition"),
+        # These two authorize on * only (Service Authorization Reference).
+        regional_star=("ecs:DeregisterTaskDefinition", "ecs:DescribeTaskDefinition"),
     ),
     "lookups": Service(
         # Invokes the program makes at every preview: the account id; the availability
@@ -580,7 +581,7 @@ def statements(
                 "Resource": [f"arn:aws:s3:::{RESULTS_BUCKET}/{RESULTS_PREFIX}*"],
             },
             {
-                "Sid": "PassRolesToTheFleetFlowLogsAndWeightsStaging",
+                "Sid": "PassRolesToTheServicesThatRunThem",
                 "Effect": "Allow",
                 "Action": ["iam:PassRole"],
                 "Resource": [f"arn:aws:iam::{account}:role/*"],

@@ -164,7 +164,7 @@ def test_every_policy_document_lints_clean_with_parliament(plan: Plan) -> None:
 
 def test_each_policy_fits_iam_managed_policy_limit(plan: Plan) -> None:
     documents = [p.input("policy") for p in plan.of_type("aws:iam/policy:Policy")]
-    assert len(documents) == 8  # 2 environments x 2 roles x 2 parts
+    assert len(documents) == 12  # 2 environments x 2 roles x 3 parts
     assert max(len(re.sub(r"\s", "", d)) for d in documents) <= POLICY_LIMIT
 
 

@@ -61,8 +61,14 @@ def test_the_pass_role_statement_is_named_for_where_roles_go() -> None:
         if s["Action"] == ["iam:PassRole"]
     ]
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": list(permissions.PASSED_TO)}}
-    assert passing["Sid"] == "PassRolesToTheFleetFlowLogsAndWeightsStaging"
-    assert permissions.PASSED_TO == ("codebuild.amazonaws.com", "ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com")
+    assert passing["Sid"] == "PassRolesToTheServicesThatRunThem"
+    assert permissions.PASSED_TO == (
+        "codebuild.amazonaws.com",
+        "ec2.amazonaws.com",
+        "ecs-tasks.amazonaws.com",
+        "sagemaker.amazonaws.com",
+        "vpc-flow-logs.amazonaws.com",
+    )
 
 
 def _docstring_after(path: Path, name: str) -> str:

@@ -123,4 +123,4 @@ def test_the_plan_shows_where_each_models_weights_come_from() -> None:
     [chat] = [line for line in dev.stdout.splitlines() if line.strip().startswith("chat ")]
     assert "the Hugging Face Hub (token)" in chat and "huggingface.co/meta-llama/Llama-3.1-8B-Instruct/tree/" in chat
     staged = [line for line in prod.stdout.splitlines() if "the stack's bucket (staged)" in line]
-    assert len(staged) == 2 and all("s3://weights-bucket-" in line for line in staged)
+    assert len(staged) == 3 and all("s3://weights-bucket-" in line for line in staged)

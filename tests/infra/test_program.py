@@ -39,8 +39,8 @@ def test_prod_spans_three_azs_with_a_nat_per_az(prod_plan: Plan) -> None:
 
 def test_prod_has_a_queue_and_dead_letter_queue_per_model(prod_plan: Plan) -> None:
     names = sorted(q.name for q in prod_plan.of_type("aws:sqs/queue:Queue"))
-    assert names == ["chat-dlq", "chat-queue", "summarize-dlq", "summarize-queue"]
-    assert sorted(prod_plan.outputs["models"]) == ["chat", "summarize"]
+    assert names == ["assist-dlq", "assist-queue", "chat-dlq", "chat-queue", "summarize-dlq", "summarize-queue"]
+    assert sorted(prod_plan.outputs["models"]) == ["assist", "chat", "summarize"]
 
 
 def test_prod_keeps_results_on_destroy_and_dev_does_not(dev_plan: Plan, prod_plan: Plan) -> None:
