@@ -467,6 +467,73 @@ def _user_facing_alarms(resources: Sequence[PolicyResource]) -> Iterable[tuple[s
             yield "add an alarm on this queue's ApproximateAgeOfOldestMessage", queue.urn
 
 
+# ------------------------------------------------------------------ SageMaker
+
+SAGEMAKER_MODEL = ["aws:sagemaker/model:Model"]
+SAGEMAKER_CONFIG = ["aws:sagemaker/endpointConfiguration:EndpointConfiguration"]
+SAGEMAKER_ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+LOCAL_NVME_FAMILIES = ("ml.g4dn.", "ml.g5.", "ml.g6.", "ml.g6e.", "ml.p4d.", "ml.p5.")
+"""SageMaker GPU families with local NVMe storage, which the instance's hardware encrypts and
+for which SageMaker refuses a KMS key (CreateEndpointConfig, KmsKeyId; docs/reference.md#sagemaker)."""
+
+
+def _sagemaker_isolated(props: Mapping[str, Any]) -> Iterable[str]:
+    if props.get("enableNetworkIsolation") is not True:
+        yield "set enableNetworkIsolation: the container loads its weights from S3 and needs no network"
+    vpc = props.get("vpcConfig") or {}
+    if not vpc.get("subnets") or not vpc.get("securityGroupIds"):
+        yield "set vpcConfig (private subnets and a security group): SageMaker copies the weights through it"
+
+
+def _sagemaker_no_token(props: Mapping[str, Any]) -> Iterable[str]:
+    for container in [props.get("primaryContainer") or {}, *(props.get("containers") or [])]:
+        env = container.get("environment") or {}
+        for key, value in env.items():
+            if key in {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "SM_VLLM_HF_TOKEN"} or (
+                isinstance(value, str) and _SECRET_PATTERNS[0][0].search(value)
+            ):
+                yield (
+                    f"remove {key} from the container's environment: anyone who may describe the model "
+                    "reads it; staged weights need no token"
+                )
+            if key in {"HF_MODEL_REVISION"}:
+                yield "remove HF_MODEL_REVISION: with a revision, TGI asks the Hub instead of loading the local copy"
+
+
+def _sagemaker_volume_encrypted(props: Mapping[str, Any]) -> Iterable[str]:
+    if props.get("kmsKeyArn"):
+        return
+    for variant in props.get("productionVariants") or []:
+        instance_type = str(variant.get("instanceType", ""))
+        if not instance_type.startswith(LOCAL_NVME_FAMILIES):
+            yield (
+                f"{instance_type} stores the model on an EBS volume: set kmsKeyArn to encrypt it "
+                "(types with local NVMe are encrypted by their hardware)"
+            )
+
+
+def _sagemaker_alarms(resources: Sequence[PolicyResource]) -> Iterable[tuple[str, str | None]]:
+    alarm_names = {
+        r.props.get("name") for r in resources if r.resource_type == "aws:cloudwatch/metricAlarm:MetricAlarm"
+    }
+    for endpoint in (r for r in resources if r.resource_type == SAGEMAKER_ENDPOINT):
+        watched = set().union(*[_alarm_metric_names(a) for a in _alarms_on(resources, endpoint)] or [set()])
+        for metric in ("Invocation5XXErrors", "ModelLatency"):
+            if metric not in watched:
+                yield f"add an alarm on this endpoint's {metric}", endpoint.urn
+        rollback = ((endpoint.props.get("deploymentConfig") or {}).get("autoRollbackConfiguration") or {}).get(
+            "alarms"
+        ) or []
+        if not rollback:
+            yield (
+                "roll deployments back on the endpoint's alarms (deploymentConfig.autoRollbackConfiguration)",
+                endpoint.urn,
+            )
+        for alarm in rollback:
+            if alarm.get("alarmName") not in alarm_names:
+                yield f"the rollback alarm {alarm.get('alarmName')!r} is not in the stack", endpoint.urn
+
+
 def _production_relaxations(resources: Sequence[PolicyResource]) -> Iterable[tuple[str, str | None]]:
     if not any(r.resource_type in LOAD_BALANCER and _is_production(r.props) for r in resources):
         return
@@ -649,6 +716,24 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
     stack_rule(
         "production-no-dev-relaxations", "Production stacks use no dev-only relaxation.", _production_relaxations
+    ),
+    resource_rule(
+        "sagemaker-network-isolation",
+        "SageMaker models run isolated from the network, in the VPC.",
+        SAGEMAKER_MODEL,
+        _sagemaker_isolated,
+    ),
+    resource_rule(
+        "sagemaker-no-token", "SageMaker models hold no Hugging Face token.", SAGEMAKER_MODEL, _sagemaker_no_token
+    ),
+    resource_rule(
+        "sagemaker-encrypted-volumes",
+        "SageMaker instances' storage is encrypted.",
+        SAGEMAKER_CONFIG,
+        _sagemaker_volume_encrypted,
+    ),
+    stack_rule(
+        "sagemaker-alarms", "Every endpoint has error and latency alarms that roll deployments back.", _sagemaker_alarms
     ),
 ]
 

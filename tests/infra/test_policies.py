@@ -386,6 +386,64 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         "11 rollback alarms",
     ),
     (
+        "sagemaker-network-isolation",
+        "prod",
+        edit("aws:sagemaker/model:Model", "assist-model", setter("enableNetworkIsolation", False)),
+        "set enableNetworkIsolation",
+    ),
+    (
+        "sagemaker-network-isolation",
+        "prod",
+        edit("aws:sagemaker/model:Model", "assist-model", setter("vpcConfig", ...)),
+        "set vpcConfig",
+    ),
+    (
+        "sagemaker-no-token",
+        "prod",
+        edit(
+            "aws:sagemaker/model:Model",
+            "assist-model",
+            setter("primaryContainer.environment.HF_TOKEN", "hf_abcdefghijklmnopqrstuvwxyz0123456789"),
+        ),
+        "remove HF_TOKEN",
+    ),
+    (
+        "sagemaker-no-token",
+        "prod",
+        edit(
+            "aws:sagemaker/model:Model",
+            "assist-model",
+            setter("primaryContainer.environment.HF_MODEL_REVISION", "0e9e39f249a16976918f6564b8830bc894c89659"),
+        ),
+        "remove HF_MODEL_REVISION",
+    ),
+    (
+        "sagemaker-encrypted-volumes",
+        "prod",
+        edit(
+            "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+            "assist-config",
+            setter("productionVariants.0.instanceType", "ml.p3.2xlarge"),
+        ),
+        "ml.p3.2xlarge stores the model on an EBS volume",
+    ),
+    (
+        "sagemaker-alarms",
+        "prod",
+        drop(ALARM, lambda r: r.name == "assist-latency"),
+        "add an alarm on this endpoint's ModelLatency",
+    ),
+    (
+        "sagemaker-alarms",
+        "prod",
+        edit(
+            "aws:sagemaker/endpoint:Endpoint",
+            "assist-endpoint",
+            setter("deploymentConfig.autoRollbackConfiguration", ...),
+        ),
+        "roll deployments back on the endpoint's alarms",
+    ),
+    (
         "aws-schedules",
         "dev",
         edit("aws:autoscaling/schedule:Schedule", "chat-spot-off", setter("timeZone", "US/Pacific")),
