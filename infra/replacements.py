@@ -55,6 +55,25 @@ from types import MappingProxyType
 
 REPLACE_ON_CHANGE: Mapping[str, frozenset[str]] = MappingProxyType(
     {
+        # aws_appautoscaling_policy: appautoscaling/policy.go (commit 048320e88399): name, resource_id,
+        # scalable_dimension, service_namespace (the configurations are put in place by
+        # PutScalingPolicy). predictive_scaling_policy_configuration is newer than the source read:
+        # classified from the SDK docs as in place (the same PutScalingPolicy call).
+        "aws:appautoscaling/policy:Policy": frozenset(
+            {"name", "region", "resourceId", "scalableDimension", "serviceNamespace"}
+        ),
+        # aws_appautoscaling_scheduled_action: appautoscaling/scheduled_action.go (048320e88399): name,
+        # resource_id, scalable_dimension, service_namespace (schedule, times, timezone and
+        # scalable_target_action are put in place).
+        "aws:appautoscaling/scheduledAction:ScheduledAction": frozenset(
+            {"name", "region", "resourceId", "scalableDimension", "serviceNamespace"}
+        ),
+        # aws_appautoscaling_target: appautoscaling/target.go (0105d2191ae7): resource_id,
+        # scalable_dimension, service_namespace (capacities and role_arn: RegisterScalableTarget in
+        # place). suspended_state is newer than the source read: in place from the SDK docs (the same call).
+        "aws:appautoscaling/target:Target": frozenset(
+            {"region", "resourceId", "scalableDimension", "serviceNamespace"}
+        ),
         # aws_autoscaling_group: internal/service/autoscaling/group.go: name, name_prefix,
         # initial_lifecycle_hook (the set and each of its attributes are ForceNew).
         "aws:autoscaling/group:Group": frozenset({"initialLifecycleHooks", "name", "namePrefix", "region"}),
@@ -162,6 +181,42 @@ REPLACE_ON_CHANGE: Mapping[str, frozenset[str]] = MappingProxyType(
                 "vpcId",
             }
         ),
+        # aws_ecs_cluster: ecs/cluster.go (commit 00a35305dc1b, 2026): name (configuration, settings
+        # and service_connect_defaults: UpdateCluster in place).
+        "aws:ecs/cluster:Cluster": frozenset({"name", "region"}),
+        # aws_ecs_service: ecs/service.go (commit 00a919d1548e): cluster, deployment_controller.type,
+        # iam_role, launch_type, name, scheduling_strategy. Not in the part of the source read: the
+        # CustomizeDiff on capacity_provider_strategy (a switch between launch type and capacity
+        # providers can replace the service); the program sets launch_type only.
+        "aws:ecs/service:Service": frozenset(
+            {"cluster", "deploymentController.type", "iamRole", "launchType", "name", "region", "schedulingStrategy"}
+        ),
+        # aws_ecs_task_definition: ecs/task_definition.go (commit 04fc21d56d73): every argument but
+        # tags and skip_destroy is ForceNew (a task definition revision is immutable).
+        # enable_fault_injection and track_latest are newer than the source read: the first is a
+        # RegisterTaskDefinition parameter (listed, conservatively), the second only tells the
+        # provider which revision to read (in place).
+        "aws:ecs/taskDefinition:TaskDefinition": frozenset(
+            {
+                "containerDefinitions",
+                "cpu",
+                "enableFaultInjection",
+                "ephemeralStorage",
+                "executionRoleArn",
+                "family",
+                "ipcMode",
+                "memory",
+                "networkMode",
+                "pidMode",
+                "placementConstraints",
+                "proxyConfiguration",
+                "region",
+                "requiresCompatibilities",
+                "runtimePlatform",
+                "taskRoleArn",
+                "volumes",
+            }
+        ),
         # aws_iam_instance_profile: iam/instance_profile.go: name, name_prefix, path (global: no region).
         "aws:iam/instanceProfile:InstanceProfile": frozenset({"name", "namePrefix", "path"}),
         # aws_iam_role: iam/role.go: name, name_prefix, path.
@@ -231,6 +286,43 @@ REPLACE_ON_CHANGE: Mapping[str, frozenset[str]] = MappingProxyType(
         # s3/bucket_server_side_encryption_configuration.go: bucket, expected_bucket_owner.
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": frozenset(
             {"bucket", "expectedBucketOwner", "region"}
+        ),
+        # aws_sagemaker_endpoint: sagemaker/endpoint.go (commit 033616433b62): name and
+        # deployment_config.auto_rollback_configuration (endpoint_config_name and the rest of
+        # deployment_config: UpdateEndpoint in place, a blue/green or rolling deployment).
+        "aws:sagemaker/endpoint:Endpoint": frozenset({"deploymentConfig.autoRollbackConfiguration", "name", "region"}),
+        # aws_sagemaker_endpoint_configuration: sagemaker/endpoint_configuration.go (commit
+        # 050ac11163ca): every argument but tags is ForceNew, each leaf of production_variants and
+        # shadow_production_variants included (SageMaker has no call to update an endpoint
+        # configuration). execution_role_arn and the newer variant arguments (inference AMI,
+        # routing, managed scaling) are newer than the source read: listed for the same reason.
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration": frozenset(
+            {
+                "asyncInferenceConfig",
+                "dataCaptureConfig",
+                "executionRoleArn",
+                "kmsKeyArn",
+                "name",
+                "namePrefix",
+                "productionVariants",
+                "region",
+                "shadowProductionVariants",
+            }
+        ),
+        # aws_sagemaker_model: sagemaker/model.go (commit 0cafd6b50f8e, 2025): enable_network_isolation,
+        # execution_role_arn, inference_execution_config, name, vpc_config, and every leaf of
+        # primary_container and container (SageMaker has no call to update a model).
+        "aws:sagemaker/model:Model": frozenset(
+            {
+                "containers",
+                "enableNetworkIsolation",
+                "executionRoleArn",
+                "inferenceExecutionConfig",
+                "name",
+                "primaryContainer",
+                "region",
+                "vpcConfig",
+            }
         ),
         # aws_secretsmanager_secret: secretsmanager/secret.go: name, name_prefix. type is new in 6.x
         # and was not in the source read: its documentation says it cannot change after creation.

@@ -99,6 +99,38 @@ def entries(key: str, value: str) -> Convert:
     return convert
 
 
+def as_integer(value: Any) -> Any:
+    """A number the provider's schema types as a string (a scheduled action's ``"1"``)."""
+    try:
+        return int(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
+def enabled(flag: Any) -> Any:
+    """A boolean CloudFormation takes as ``ENABLED``/``DISABLED`` (ECS ``AssignPublicIp``)."""
+    return {True: "ENABLED", False: "DISABLED"}.get(flag, flag) if isinstance(flag, bool) else flag
+
+
+_VERBATIM_MAPS = frozenset({"options", "dockerLabels", "driverOpts", "labels", "systemControls"})
+
+
+def _pascal(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_pascal(item) for item in node]
+    if isinstance(node, Mapping):
+        return {f"{k[0].upper()}{k[1:]}": (v if k in _VERBATIM_MAPS else _pascal(v)) for k, v in node.items()}
+    return node
+
+
+def container_definitions(text: Any) -> Any:
+    """ECS container definitions: JSON text (camelCase, as RegisterTaskDefinition takes them) for
+    the provider, a list of objects with PascalCase keys for CloudFormation. Free-form maps
+    (log driver options, labels) keep their keys."""
+    value = json_object(text)
+    return _pascal(value) if isinstance(value, list) else value
+
+
 tag_list = entries("Key", "Value")
 dimension_list = entries("Name", "Value")
 
@@ -179,6 +211,98 @@ _CFN_SSE = "BucketEncryption.ServerSideEncryptionConfiguration[]"
 # - The dynamic InstanceRefresh resource: no CloudFormation type (infra/aws_limits.py checks
 #   its preferences); llm-serving:* components declare no AWS resource of their own.
 TABLE: dict[str, CfnResource] = {
+    "aws:appautoscaling/policy:Policy": CfnResource(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        (
+            *_name("name", "PolicyName", prefix=False),
+            *_props(
+                policyType="PolicyType",
+                resourceId="ResourceId",
+                scalableDimension="ScalableDimension",
+                serviceNamespace="ServiceNamespace",
+            ),
+            *(
+                _p(f"targetTrackingScalingPolicyConfiguration.{w}", f"TargetTrackingScalingPolicyConfiguration.{c}")
+                for w, c in (
+                    ("targetValue", "TargetValue"),
+                    ("disableScaleIn", "DisableScaleIn"),
+                    ("scaleInCooldown", "ScaleInCooldown"),
+                    ("scaleOutCooldown", "ScaleOutCooldown"),
+                    (
+                        "predefinedMetricSpecification.predefinedMetricType",
+                        "PredefinedMetricSpecification.PredefinedMetricType",
+                    ),
+                    ("predefinedMetricSpecification.resourceLabel", "PredefinedMetricSpecification.ResourceLabel"),
+                    ("customizedMetricSpecification.metricName", "CustomizedMetricSpecification.MetricName"),
+                    ("customizedMetricSpecification.namespace", "CustomizedMetricSpecification.Namespace"),
+                    ("customizedMetricSpecification.statistic", "CustomizedMetricSpecification.Statistic"),
+                    ("customizedMetricSpecification.unit", "CustomizedMetricSpecification.Unit"),
+                    (
+                        "customizedMetricSpecification.dimensions[].name",
+                        "CustomizedMetricSpecification.Dimensions[].Name",
+                    ),
+                    (
+                        "customizedMetricSpecification.dimensions[].value",
+                        "CustomizedMetricSpecification.Dimensions[].Value",
+                    ),
+                    *(
+                        (f"customizedMetricSpecification.metrics[].{w}", f"CustomizedMetricSpecification.Metrics[].{c}")
+                        for w, c in (
+                            ("id", "Id"),
+                            ("expression", "Expression"),
+                            ("label", "Label"),
+                            ("returnData", "ReturnData"),
+                            ("metricStat.stat", "MetricStat.Stat"),
+                            ("metricStat.unit", "MetricStat.Unit"),
+                            ("metricStat.metric.metricName", "MetricStat.Metric.MetricName"),
+                            ("metricStat.metric.namespace", "MetricStat.Metric.Namespace"),
+                            ("metricStat.metric.dimensions[].name", "MetricStat.Metric.Dimensions[].Name"),
+                            ("metricStat.metric.dimensions[].value", "MetricStat.Metric.Dimensions[].Value"),
+                        )
+                    ),
+                )
+            ),
+        ),
+    ),
+    "aws:appautoscaling/scheduledAction:ScheduledAction": CfnResource(
+        # A scheduled action is an item of its scalable target's ScheduledActions in CloudFormation.
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        (
+            *_props(
+                resourceId="ResourceId",
+                scalableDimension="ScalableDimension",
+                serviceNamespace="ServiceNamespace",
+                name="ScheduledActions[].ScheduledActionName",
+                schedule="ScheduledActions[].Schedule",
+                timezone="ScheduledActions[].Timezone",
+                startTime="ScheduledActions[].StartTime",
+                endTime="ScheduledActions[].EndTime",
+            ),
+            _p(
+                "scalableTargetAction.minCapacity",
+                "ScheduledActions[].ScalableTargetAction.MinCapacity",
+                as_integer,
+            ),
+            _p(
+                "scalableTargetAction.maxCapacity",
+                "ScheduledActions[].ScalableTargetAction.MaxCapacity",
+                as_integer,
+            ),
+        ),
+    ),
+    "aws:appautoscaling/target:Target": CfnResource(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        (
+            *_props(
+                maxCapacity="MaxCapacity",
+                minCapacity="MinCapacity",
+                resourceId="ResourceId",
+                roleArn="RoleARN",
+                scalableDimension="ScalableDimension",
+                serviceNamespace="ServiceNamespace",
+            ),
+        ),
+    ),
     "aws:autoscaling/group:Group": CfnResource(
         "AWS::AutoScaling::AutoScalingGroup",
         (
@@ -605,6 +729,63 @@ TABLE: dict[str, CfnResource] = {
             _p("tags", "Tags", tag_list),
         ),
     ),
+    "aws:ecs/cluster:Cluster": CfnResource(
+        "AWS::ECS::Cluster",
+        (
+            *_name("name", "ClusterName", prefix=False),
+            _p("settings[].name", "ClusterSettings[].Name"),
+            _p("settings[].value", "ClusterSettings[].Value"),
+            _p("tags", "Tags", tag_list),
+        ),
+    ),
+    "aws:ecs/service:Service": CfnResource(
+        "AWS::ECS::Service",
+        (
+            *_name("name", "ServiceName", prefix=False),
+            *_props(
+                cluster="Cluster",
+                taskDefinition="TaskDefinition",
+                desiredCount="DesiredCount",
+                launchType="LaunchType",
+                platformVersion="PlatformVersion",
+                propagateTags="PropagateTags",
+                schedulingStrategy="SchedulingStrategy",
+                healthCheckGracePeriodSeconds="HealthCheckGracePeriodSeconds",
+                enableEcsManagedTags="EnableECSManagedTags",
+                enableExecuteCommand="EnableExecuteCommand",
+                deploymentMaximumPercent="DeploymentConfiguration.MaximumPercent",
+                deploymentMinimumHealthyPercent="DeploymentConfiguration.MinimumHealthyPercent",
+                deploymentCircuitBreaker__enable="DeploymentConfiguration.DeploymentCircuitBreaker.Enable",
+                deploymentCircuitBreaker__rollback="DeploymentConfiguration.DeploymentCircuitBreaker.Rollback",
+            ),
+            _p(
+                "networkConfiguration.assignPublicIp",
+                "NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp",
+                enabled,
+            ),
+            _p("networkConfiguration.securityGroups[]", "NetworkConfiguration.AwsvpcConfiguration.SecurityGroups[]"),
+            _p("networkConfiguration.subnets[]", "NetworkConfiguration.AwsvpcConfiguration.Subnets[]"),
+            _p("tags", "Tags", tag_list),
+        ),
+    ),
+    "aws:ecs/taskDefinition:TaskDefinition": CfnResource(
+        "AWS::ECS::TaskDefinition",
+        (
+            *_props(
+                family="Family",
+                cpu="Cpu",
+                memory="Memory",
+                networkMode="NetworkMode",
+                executionRoleArn="ExecutionRoleArn",
+                taskRoleArn="TaskRoleArn",
+                runtimePlatform__cpuArchitecture="RuntimePlatform.CpuArchitecture",
+                runtimePlatform__operatingSystemFamily="RuntimePlatform.OperatingSystemFamily",
+            ),
+            _p("requiresCompatibilities[]", "RequiresCompatibilities[]"),
+            _p("containerDefinitions", "ContainerDefinitions", container_definitions),
+            _p("tags", "Tags", tag_list),
+        ),
+    ),
     "aws:iam/instanceProfile:InstanceProfile": CfnResource(
         "AWS::IAM::InstanceProfile", (*_name("name", "InstanceProfileName"), *_props(role="Roles[]", path="Path"))
     ),
@@ -811,6 +992,100 @@ TABLE: dict[str, CfnResource] = {
                 "rules[].applyServerSideEncryptionByDefault.kmsMasterKeyId",
                 f"{_CFN_SSE}.ServerSideEncryptionByDefault.KMSMasterKeyID",
             ),
+        ),
+    ),
+    "aws:sagemaker/endpoint:Endpoint": CfnResource(
+        "AWS::SageMaker::Endpoint",
+        (
+            *_name("name", "EndpointName", prefix=False),
+            _p("endpointConfigName", "EndpointConfigName"),
+            _p(
+                "deploymentConfig.autoRollbackConfiguration.alarms[].alarmName",
+                "DeploymentConfig.AutoRollbackConfiguration.Alarms[].AlarmName",
+            ),
+            *(
+                _p(f"deploymentConfig.{policy}.{w}", f"DeploymentConfig.{cfn_policy}.{c}")
+                for policy, cfn_policy in (
+                    ("blueGreenUpdatePolicy", "BlueGreenUpdatePolicy"),
+                    ("rollingUpdatePolicy", "RollingUpdatePolicy"),
+                )
+                for w, c in (
+                    ("maximumExecutionTimeoutInSeconds", "MaximumExecutionTimeoutInSeconds"),
+                    ("terminationWaitInSeconds", "TerminationWaitInSeconds"),
+                    ("waitIntervalInSeconds", "WaitIntervalInSeconds"),
+                    ("trafficRoutingConfiguration.type", "TrafficRoutingConfiguration.Type"),
+                    (
+                        "trafficRoutingConfiguration.waitIntervalInSeconds",
+                        "TrafficRoutingConfiguration.WaitIntervalInSeconds",
+                    ),
+                    ("trafficRoutingConfiguration.canarySize.type", "TrafficRoutingConfiguration.CanarySize.Type"),
+                    ("trafficRoutingConfiguration.canarySize.value", "TrafficRoutingConfiguration.CanarySize.Value"),
+                    (
+                        "trafficRoutingConfiguration.linearStepSize.type",
+                        "TrafficRoutingConfiguration.LinearStepSize.Type",
+                    ),
+                    (
+                        "trafficRoutingConfiguration.linearStepSize.value",
+                        "TrafficRoutingConfiguration.LinearStepSize.Value",
+                    ),
+                    ("maximumBatchSize.type", "MaximumBatchSize.Type"),
+                    ("maximumBatchSize.value", "MaximumBatchSize.Value"),
+                    ("rollbackMaximumBatchSize.type", "RollbackMaximumBatchSize.Type"),
+                    ("rollbackMaximumBatchSize.value", "RollbackMaximumBatchSize.Value"),
+                )
+                if (policy == "blueGreenUpdatePolicy") != w.startswith(("waitInterval", "maximumBatch", "rollback"))
+            ),
+            _p("tags", "Tags", tag_list),
+        ),
+    ),
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": CfnResource(
+        "AWS::SageMaker::EndpointConfig",
+        (
+            *_name("name", "EndpointConfigName"),
+            *_props(kmsKeyArn="KmsKeyId", executionRoleArn="ExecutionRoleArn"),
+            *(
+                _p(f"productionVariants[].{w}", f"ProductionVariants[].{c}")
+                for w, c in (
+                    ("variantName", "VariantName"),
+                    ("modelName", "ModelName"),
+                    ("instanceType", "InstanceType"),
+                    ("initialInstanceCount", "InitialInstanceCount"),
+                    ("initialVariantWeight", "InitialVariantWeight"),
+                    ("inferenceAmiVersion", "InferenceAmiVersion"),
+                    ("volumeSizeInGb", "VolumeSizeInGB"),
+                    ("containerStartupHealthCheckTimeoutInSeconds", "ContainerStartupHealthCheckTimeoutInSeconds"),
+                    ("modelDataDownloadTimeoutInSeconds", "ModelDataDownloadTimeoutInSeconds"),
+                    ("enableSsmAccess", "EnableSSMAccess"),
+                    # One routing configuration per variant in the API (RoutingConfig); a list of at most one in Pulumi.
+                    ("routingConfigs[].routingStrategy", "RoutingConfig.RoutingStrategy"),
+                )
+            ),
+            _p("tags", "Tags", tag_list),
+        ),
+    ),
+    "aws:sagemaker/model:Model": CfnResource(
+        "AWS::SageMaker::Model",
+        (
+            *_name("name", "ModelName", prefix=False),
+            *_props(
+                executionRoleArn="ExecutionRoleArn",
+                enableNetworkIsolation="EnableNetworkIsolation",
+                primaryContainer__image="PrimaryContainer.Image",
+                primaryContainer__environment="PrimaryContainer.Environment",
+                primaryContainer__mode="PrimaryContainer.Mode",
+                primaryContainer__modelDataUrl="PrimaryContainer.ModelDataUrl",
+            ),
+            # One S3 data source per container in the API (S3DataSource); a list of at most one in Pulumi.
+            *(
+                _p(
+                    f"primaryContainer.modelDataSource.s3DataSources[].{w}",
+                    f"PrimaryContainer.ModelDataSource.S3DataSource.{c}",
+                )
+                for w, c in (("s3Uri", "S3Uri"), ("s3DataType", "S3DataType"), ("compressionType", "CompressionType"))
+            ),
+            _p("vpcConfig.securityGroupIds[]", "VpcConfig.SecurityGroupIds[]"),
+            _p("vpcConfig.subnets[]", "VpcConfig.Subnets[]"),
+            _p("tags", "Tags", tag_list),
         ),
     ),
     "aws:secretsmanager/secret:Secret": CfnResource(

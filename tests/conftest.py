@@ -4,6 +4,7 @@ session."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -19,6 +20,12 @@ def dev_plan() -> Plan:
 @pytest.fixture(scope="session")
 def prod_plan() -> Plan:
     return run_plan("prod")
+
+
+@pytest.fixture(scope="session")
+def mixed_plan() -> Plan:
+    """tests/stacks/Pulumi.mixed.yaml: EC2 and SageMaker models, one with a schedule."""
+    return run_plan("mixed", project_dir=Path(__file__).parent / "stacks")
 
 
 @pytest.fixture(scope="session")

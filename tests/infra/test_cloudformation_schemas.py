@@ -105,7 +105,7 @@ def scheduled_plan() -> Plan:
     return run_plan("dev", overrides=SCHEDULED)
 
 
-PLANS = ["dev_plan", "prod_plan", "edges_plan", "scheduled_plan"]
+PLANS = ["dev_plan", "prod_plan", "mixed_plan", "edges_plan", "scheduled_plan"]
 
 
 # ----------------------------------------------------------------------------- table
