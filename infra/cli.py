@@ -352,10 +352,13 @@ def rollout_wait(
     ] = None,
     project_dir: ProjectDirOpt = None,
 ) -> None:
-    """Wait for the instance refreshes of every model's Auto Scaling groups to finish.
+    """Wait for the instance refreshes of every model's Auto Scaling groups to finish, then
+    check each SageMaker endpoint runs the configuration the stack deployed.
 
-    Exit 0 when the latest refresh of each group is Successful (or there is none), 1 when one
-    failed, was cancelled or was rolled back by AWS, or is still running at the timeout."""
+    Exit 0 when the latest refresh of each group is Successful (or there is none) and every
+    endpoint is InService on the stack's configuration; 1 when a refresh failed, was cancelled
+    or was rolled back by AWS, or is still running at the timeout, or SageMaker rolled an
+    endpoint back."""
     from botocore.config import Config
 
     from infra.rollout import wait_for_rollout
@@ -364,10 +367,22 @@ def rollout_wait(
     start = _since(since)
     outputs = _outputs(stack, outputs_file, project_dir)
     groups = [g for names in outputs.group_names().values() for g in names]
-    if not groups:
-        err.print(f"skipped: the outputs of {stack} name no Auto Scaling groups (autoScalingGroupNames)", markup=False)
+    endpoints = outputs.endpoints()
+    if not groups and not endpoints:
+        err.print(f"skipped: the outputs of {stack} name no Auto Scaling groups or SageMaker endpoints", markup=False)
         return
-    client = session_for(outputs.first_queue_url()).client("autoscaling", config=Config(retries={"mode": "standard"}))
+    session = session_for(outputs.first_queue_url())
+    if endpoints:
+        from infra.rollout import endpoint_problem
+
+        sagemaker = session.client("sagemaker", config=Config(retries={"mode": "standard"}))
+        problems = [p for e, c in endpoints.values() if (p := endpoint_problem(sagemaker, e, c)) is not None]
+        if problems:
+            raise _fail(f"the rollout of {stack} FAILED: " + "; ".join(problems), EXIT_FINDINGS)
+        if not groups:
+            print(f"rollout of {stack}: done", flush=True)
+            return
+    client = session.client("autoscaling", config=Config(retries={"mode": "standard"}))
     result = wait_for_rollout(
         client,
         groups,

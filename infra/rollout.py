@@ -30,10 +30,14 @@ POLL_SECONDS = 30.0
 """Between two looks at the refreshes: they move in minutes (instance warm-up, checkpoints)."""
 MAX_RECORDS = 100
 """DescribeInstanceRefreshes returns at most 100 refreshes per call (API reference)."""
-ROLLOUT_ACTIONS: Mapping[str, str] = {"autoscaling:DescribeInstanceRefreshes": "*"}
-"""Every IAM action ``wait_for_rollout`` needs, and what it acts on (``*``: AWS authorizes
-it on ``*`` only). The deploy workflow waits with the stack's deploy role, which must grant
-each (tests/bootstrap)."""
+ROLLOUT_ACTIONS: Mapping[str, str] = {
+    "autoscaling:DescribeInstanceRefreshes": "*",
+    "sagemaker:DescribeEndpoint": "endpoint",
+}
+"""Every IAM action ``wait_for_rollout`` and ``endpoint_problem`` need, and what they act on
+(``*``: AWS authorizes it on ``*`` only; ``endpoint``: the models' SageMaker endpoints).
+The deploy workflow waits with the stack's deploy role, which must grant each
+(tests/bootstrap)."""
 
 
 @dataclass(frozen=True)
@@ -137,3 +141,29 @@ def wait_for_rollout(
         if left <= 0:
             return RolloutResult(current, timed_out=True)
         sleep(min(poll_seconds, left))
+
+
+ENDPOINT_SERVING = frozenset({"InService"})
+ENDPOINT_MOVING = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"})
+
+
+def endpoint_problem(client: Any, endpoint: str, deployed_config: str) -> str | None:
+    """Why a SageMaker model's endpoint does not run what the stack deployed, or None.
+
+    The provider can record a deployment that SageMaker rolled back as a success
+    (terraform-provider-aws #48997): the endpoint then runs the previous configuration
+    while the stack's outputs name the new one. Comparing the two finds it
+    (docs/reference.md#sagemaker)."""
+    described = client.describe_endpoint(EndpointName=endpoint)
+    status = described.get("EndpointStatus")
+    running = described.get("EndpointConfigName")
+    if status not in ENDPOINT_SERVING:
+        reason = described.get("FailureReason")
+        return f"{endpoint} is {status}" + (f": {reason}" if reason else "")
+    if running != deployed_config:
+        return (
+            f"{endpoint} runs the configuration {running}, not {deployed_config} that the stack deployed: "
+            "SageMaker rolled the deployment back (its alarms fired or the new instances failed); "
+            "the stack's state holds the new version: redeploy the last good commit"
+        )
+    return None

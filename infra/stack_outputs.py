@@ -48,6 +48,15 @@ class StackOutputs:
             return [str(v) for v in value if isinstance(v, str) and v]
         return []
 
+    def endpoints(self) -> dict[str, tuple[str, str]]:
+        """Each SageMaker model's endpoint and the configuration the stack deployed to it."""
+        out = {}
+        for name, m in self.models().items():
+            endpoint, config = m.get("endpointName"), m.get("endpointConfigName")
+            if isinstance(endpoint, str) and isinstance(config, str):
+                out[name] = (endpoint, config)
+        return out
+
     def group_names(self) -> dict[str, list[str]]:
         return {name: self.names(m, "autoScalingGroupNames") for name, m in self.models().items()}
 

@@ -294,6 +294,11 @@ def targets(outputs: dict[str, Any], region: str, account: str) -> dict[str, lis
         "result": [f"arn:aws:s3:::{bucket}/{result_key(name, 'smoke-20261201T100000-0123abcd')}" for name in models],
         "results-bucket": [f"arn:aws:s3:::{bucket}"],
         "alarm": [f"arn:aws:cloudwatch:{region}:{account}:alarm:{a}" for m in models.values() for a in m["alarmNames"]],
+        "endpoint": [
+            f"arn:aws:sagemaker:{region}:{account}:endpoint/{m['endpointName']}"
+            for m in models.values()
+            if "endpointName" in m
+        ],
         "*": ["*"],
     }
 
@@ -307,7 +312,8 @@ def test_the_deploy_role_may_run_the_smoke_test_and_wait_for_the_rollout(
 
     project: Plan = request.getfixturevalue(f"{stack}_plan")
     arns = targets(project.outputs, "us-east-1", "123456789012")
-    assert all(arns.values()) and len(arns["alarm"]) > len(arns["queue"])
+    assert all(v for k, v in arns.items() if k != "endpoint") and len(arns["alarm"]) > len(arns["queue"])
+    assert bool(arns["endpoint"]) == (stack == "prod")  # prod's assist runs on SageMaker
     role = statements(plan, f"{stack}-deploy")
     denied = sorted(
         (action, arn)

@@ -178,7 +178,7 @@ def test_cli_skips_and_says_so_when_the_outputs_name_no_groups(tmp_path: Path) -
     result = CliRunner().invoke(cli.app, ["rollout", "wait", "dev", "--outputs", str(outputs)])
 
     assert result.exit_code == 0
-    assert "skipped: the outputs of dev name no Auto Scaling groups (autoScalingGroupNames)" in result.output
+    assert "skipped: the outputs of dev name no Auto Scaling groups or SageMaker endpoints" in result.output
 
 
 def test_cli_refuses_a_since_that_is_not_a_time(tmp_path: Path) -> None:
@@ -198,3 +198,49 @@ def test_cli_without_the_pulumi_cli_or_an_outputs_file_says_what_to_do(
     assert result.exit_code == 2
     assert "the Pulumi CLI is not installed" in result.output
     assert "--outputs FILE holding `pulumi stack output --json -s dev`" in result.output
+
+
+# ----------------------------------------------------------------- SageMaker endpoints
+
+
+@pytest.fixture
+def sagemaker() -> Iterator[Any]:
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("sagemaker", region_name="us-east-1")
+        for name in ("assist-model-old", "assist-model-new"):
+            client.create_model(
+                ModelName=name,
+                ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+                PrimaryContainer={"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/tgi:1"},
+            )
+            client.create_endpoint_config(
+                EndpointConfigName=name.replace("model", "config"),
+                # moto refuses the GPU types SageMaker hosts LLMs on; the check reads names only.
+                ProductionVariants=[
+                    {
+                        "VariantName": "AllTraffic",
+                        "ModelName": name,
+                        "InstanceType": "ml.g4dn.xlarge",
+                        "InitialInstanceCount": 1,
+                    }
+                ],
+            )
+        client.create_endpoint(EndpointName="llm-prod-assist-g6e-xlarge", EndpointConfigName="assist-config-old")
+        yield client
+
+
+def test_an_endpoint_on_the_deployed_configuration_passes(sagemaker: Any) -> None:
+    from infra.rollout import endpoint_problem
+
+    assert endpoint_problem(sagemaker, "llm-prod-assist-g6e-xlarge", "assist-config-old") is None
+
+
+def test_an_endpoint_sagemaker_rolled_back_fails_the_rollout_naming_both_configurations(sagemaker: Any) -> None:
+    from infra.rollout import endpoint_problem
+
+    problem = endpoint_problem(sagemaker, "llm-prod-assist-g6e-xlarge", "assist-config-new")
+    assert problem is not None
+    assert "runs the configuration assist-config-old, not assist-config-new" in problem
+    assert "rolled the deployment back" in problem
