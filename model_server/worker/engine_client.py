@@ -99,7 +99,7 @@ async def with_retries(
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(TransientEngineError),
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=0.5, max=max_wait_seconds),
+        wait=wait_exponential_jitter(multiplier=0.5, max=max_wait_seconds),
         before_sleep=on_retry,
         reraise=True,
     )
