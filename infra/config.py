@@ -47,6 +47,7 @@ from pydantic_core import PydanticCustomError
 
 from components import _ecr, dashboard, load_balancer, network, request_queue, results_bucket, schedule
 from components.ec2 import gpu_fleet
+from components.sagemaker import worker_service
 from infra import aws_limits, catalog, images, model_catalog
 from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
 from model_server.engines import DEFAULT_MAX_CONCURRENT_REQUESTS, ENGINES, EngineName, EngineSettings, Quantization
@@ -1098,7 +1099,10 @@ class StackConfig(Section):
                 )
         if not _ecr.is_ecr_image(self.worker_image):
             problems.add("workerImage", f"{why}: push the worker image to ECR")
-        for service, reason in network.REQUIRED_WITHOUT_NAT.items():
+        required = dict(network.REQUIRED_WITHOUT_NAT)
+        if any(m.backend == "sagemaker" for m in self.models.values()):
+            required |= worker_service.REQUIRED_WITHOUT_NAT
+        for service, reason in required.items():
             if service not in self.network.interface_endpoints:
                 problems.add("network.interfaceEndpoints", f"{why}: add {service!r} ({reason})")
 

@@ -56,7 +56,8 @@ class EndpointAlarms(pulumi.ComponentResource):
         # Checked against what AWS publishes, as every other alarm's metric.
         for metric_name in ("Invocation5XXErrors", "ModelLatency"):
             problem = _metrics.unpublished("AWS/SageMaker", metric_name, frozenset(variant))
-            assert problem is None, problem
+            if problem is not None:
+                raise ValueError(problem)
         alarms = [
             topic_alarm(
                 f"{name}-errors",

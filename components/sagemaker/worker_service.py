@@ -28,6 +28,12 @@ from components import _ecr, _policy
 FARGATE_MAX_STOP_TIMEOUT_SECONDS = 120
 """Fargate sends SIGKILL at most 120 s after SIGTERM (ECS ContainerDefinition stopTimeout):
 the worker's drain (WORKER_DRAIN_SECONDS) must end before it."""
+REQUIRED_WITHOUT_NAT: dict[str, str] = {
+    "sagemaker.runtime": "the queue worker invokes the model's endpoint",
+    "sagemaker.api": "the queue worker reads the endpoint's status and instances (DescribeEndpoint)",
+}
+"""Interface endpoints the worker of a SageMaker model needs in a VPC with no NAT gateway,
+beside the fleet's (components.network.REQUIRED_WITHOUT_NAT: ECR, SQS, logs)."""
 CPU_UNITS = 256
 MEMORY_MIB = 512
 """The smallest Fargate task (0.25 vCPU, 0.5 GB): the worker mostly waits on the endpoint."""
@@ -39,7 +45,7 @@ class QueueWorkerServiceArgs:
     name_prefix: str
     worker_image: str
     environment: Mapping[str, pulumi.Input[str]]
-    """The worker's whole configuration (docs/worker.md)."""
+    """The worker's whole configuration (docs/worker.md); ``AWS_REGION`` is added, the stack's."""
     task_policies: Mapping[str, pulumi.Input[str]]
     """IAM policy documents of the task role, by label: queue, results, endpoint."""
     vpc_id: pulumi.Input[str]
@@ -132,7 +138,8 @@ class QueueWorkerService(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        containers = pulumi.Output.all(region, logs.name, pulumi.Output.all(**dict(args.environment))).apply(
+        environment = pulumi.Output.all(**{**dict(args.environment), "AWS_REGION": region})
+        containers = pulumi.Output.all(region, logs.name, environment).apply(
             lambda v: json.dumps(
                 [
                     {

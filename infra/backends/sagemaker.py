@@ -93,7 +93,6 @@ def build(request: ModelRequest) -> ModelDeployment:
             name_prefix=request.name_prefix,
             worker_image=config.worker_image,
             environment={
-                "AWS_REGION": stack_region() or "",
                 "WORKER_QUEUE_URL": queue.queue_url,
                 "WORKER_RESULTS_BUCKET": shared.results.bucket_name,
                 "WORKER_MODEL": name,
