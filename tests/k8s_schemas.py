@@ -1,11 +1,11 @@
 """The plan's Kubernetes objects as manifests, checked against Kubernetes' own schemas.
 
-Pulumi's mocks accept any object; the API server refuses a misspelt field (kubectl and the
-Pulumi provider send objects with strict field validation) or a wrong type, halfway through
-``pulumi up``. Under the mocks each ``kubernetes:*`` resource arrives with its wire inputs:
-``apiVersion``, ``kind``, ``metadata``, ``spec`` (or ``data``...), camelCase, integers as
-floats. ``manifest`` turns one back into the document the provider would send, and
-``validate`` checks it:
+Pulumi's mocks accept any object; the API server refuses a wrong type halfway through
+``pulumi up``, and a misspelt field either fails the same way (strict field validation) or
+is silently dropped: a setting that never takes effect. Both are errors here. Under the
+mocks each ``kubernetes:*`` resource arrives with its wire inputs: ``apiVersion``, ``kind``,
+``metadata``, ``spec`` (or ``data``...), camelCase, integers as floats. ``manifest`` turns
+one back into the document the provider would send, and ``validate`` checks it:
 
 - built-in kinds against the OpenAPI schemas of the cluster's Kubernetes version that
   kubernetes-validate ships offline, in their strict form (no unknown field);
