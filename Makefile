@@ -13,7 +13,12 @@ STAMP := $(VENV)/.synced-stamp
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: plan test setup system-tools lint clean
+# checkov (Kubernetes checks of the EKS objects) pins boto3 and packaging versions the
+# project cannot share: it gets its own environment (docs/reference.md#kubernetes-objects-eks-backend-offline-checks).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := .tools/checkov/.installed-$(CHECKOV_VERSION)
+
+.PHONY: plan test setup system-tools checkov lint clean
 .DEFAULT_GOAL := plan
 
 $(UV):
@@ -25,6 +30,13 @@ $(STAMP): pyproject.toml uv.lock $(UV)
 	@touch $@
 
 setup: $(STAMP) ## install the project and its test tools into .venv
+
+$(CHECKOV_STAMP): $(UV)
+	$(UV) venv --quiet --allow-existing .tools/checkov --python $(PYTHON)
+	$(UV) pip install --quiet --python .tools/checkov/bin/python checkov==$(CHECKOV_VERSION)
+	@touch $@
+
+checkov: $(CHECKOV_STAMP) ## checkov in .tools/checkov (tests/components/test_k8s_checkov.py)
 
 # cloud-init validates the instances' user data in the tests (Debian package: no wheel
 # exists). Installed once, as root, when missing; without root the tests that need it skip.
@@ -39,7 +51,7 @@ plan: $(STAMP) ## the offline plan of the dev stack
 	$(VENV)/bin/llm-serving plan dev
 
 # Two workers: the machines have 2 cores, and the worker tests mostly wait on real processes.
-test: $(STAMP) system-tools ## the whole test suite
+test: $(STAMP) system-tools $(CHECKOV_STAMP) ## the whole test suite
 	$(VENV)/bin/pytest -n 2
 
 lint: $(STAMP) ## ruff and mypy, clean
