@@ -509,3 +509,29 @@ def test_every_sagemaker_problem_of_a_model_in_one_run() -> None:
         "llm-serving:models.summarize.weights.source",
         "llm-serving:models.summarize.healthCheckGraceSeconds",
     ]
+
+
+# ------------------------------------------------------------------- no NAT gateway
+
+NO_NAT_ENDPOINTS = ["ecr.api", "ecr.dkr", "sqs", "logs", "autoscaling"]
+
+
+def test_without_nat_a_sagemaker_models_worker_needs_the_sagemaker_endpoints() -> None:
+    lines = errors(
+        network={"natGateways": "none", "interfaceEndpoints": NO_NAT_ENDPOINTS},
+        models={"summarize": sm_model()},
+    )
+    assert lines == [
+        "llm-serving:network.interfaceEndpoints: network.natGateways is 'none': the instances have no internet: "
+        "add 'sagemaker.runtime' (the queue worker invokes the model's endpoint)",
+        "llm-serving:network.interfaceEndpoints: network.natGateways is 'none': the instances have no internet: "
+        "add 'sagemaker.api' (the queue worker reads the endpoint's status and instances (DescribeEndpoint))",
+    ]
+    config = parse(
+        network={
+            "natGateways": "none",
+            "interfaceEndpoints": [*NO_NAT_ENDPOINTS, "sagemaker.runtime", "sagemaker.api"],
+        },
+        models={"summarize": sm_model()},
+    )
+    assert config.models["summarize"].backend == "sagemaker"
