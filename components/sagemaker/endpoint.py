@@ -11,8 +11,9 @@ instance, with scheduled actions when the model has a schedule.
 
 Upgrades (docs/reference.md#sagemaker, "Updating an endpoint"):
 - the model and the endpoint configuration are immutable in SageMaker: any change makes a
-  new one (Pulumi autonames them, so the new one is created before the old one is
-  deleted), and the endpoint is updated in place to it, through its deployment policy;
+  new one, named by a hash of its content (``llm-<stack>-<model>-<hash>``), so the new one is
+  created before the old one is deleted and the plan shows the change; the endpoint is
+  updated in place to it, through its deployment policy;
 - both are kept when Pulumi replaces them (``retain_on_delete``): the provider can record
   a rollback SageMaker made as a success and would then delete the configuration and model
   the endpoint still runs on (terraform-provider-aws #48997, #46663); `llm-serving rollout
@@ -24,6 +25,8 @@ Upgrades (docs/reference.md#sagemaker, "Updating an endpoint"):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -130,6 +133,25 @@ class SageMakerEndpointArgs:
             raise ValueError("a deployment rolls back on at most 10 alarms (SageMaker AutoRollbackConfig)")
 
 
+CONTENT_HASH_LENGTH = 8
+
+
+def _content_name(prefix: str, kind: str, *parts: pulumi.Input[object]) -> pulumi.Output[str]:
+    """``<prefix><hash>`` of everything the resource holds: SageMaker cannot change a model or
+    an endpoint configuration, so each change is a new one, under a new name (created before
+    the old one is deleted), and the plan shows the chain a change sets off: new model, new
+    configuration, endpoint updated. At most 63 characters: the endpoint's name, checked by
+    the config, is longer (its instance-type part is at least as long as the hash)."""
+    return pulumi.Output.all(*parts).apply(
+        lambda values: (
+            prefix
+            + hashlib.sha256(json.dumps([kind, *values], sort_keys=True, default=str).encode()).hexdigest()[
+                :CONTENT_HASH_LENGTH
+            ]
+        )
+    )
+
+
 class SageMakerEndpoint(pulumi.ComponentResource):
     endpoint: aws.sagemaker.Endpoint
     """Escape hatch: the endpoint."""
@@ -165,8 +187,19 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         )
         # Kept when replaced: see the module's docstring.
         kept = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        model_name = _content_name(
+            args.name_prefix,
+            "model",
+            args.image,
+            dict(args.environment),
+            args.weights_s3_uri,
+            role.arn,
+            args.subnet_ids,
+            sg.id,
+        )
         model = aws.sagemaker.Model(
             f"{name}-model",
+            name=model_name,
             execution_role_arn=role.arn,
             enable_network_isolation=True,
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
@@ -188,6 +221,18 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         key = self._volume_key() if args.encrypt_volume_with_kms else None
         config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
+            name=_content_name(
+                args.name_prefix,
+                "config",
+                model.name,
+                args.instance_type,
+                args.min_instances,
+                args.startup_timeout_seconds,
+                args.download_timeout_seconds,
+                args.inference_ami_version,
+                ROUTING_STRATEGY,
+                key.arn if key is not None else "",
+            ),
             production_variants=[
                 aws.sagemaker.EndpointConfigurationProductionVariantArgs(
                     variant_name=VARIANT_NAME,

@@ -253,3 +253,40 @@ def test_cli_plans_the_base_revision_in_a_worktree(tmp_path: Path) -> None:
     diff = json.loads(result.stdout)
     assert [(r["kind"], r["name"]) for r in diff["resources"]] == [("update", "chat-lt")]
     assert subprocess.run([*git, "worktree", "list"], capture_output=True, text=True).stdout.count("\n") == 1
+
+
+def prod_models() -> dict[str, Any]:
+    stack = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    return copy.deepcopy(stack["config"]["llm-serving:models"])
+
+
+def test_a_new_revision_on_sagemaker_replaces_model_and_configuration_and_updates_the_endpoint(
+    prod_plan: Plan, real_rule: Any
+) -> None:
+    # Model and configuration are immutable in SageMaker: each change makes new ones
+    # (autonamed, so created before the old ones go); the endpoint moves to them in place,
+    # through its deployment policy, and is never replaced for it.
+    models = prod_models()
+    models["assist"]["revision"] = "5206a32e0bd3067aef1ce90f5528ade7d866253f"
+    head = run_plan("prod", overrides={"llm-serving:models": models})
+
+    diff = diff_plans(prod_plan.to_json(), head.to_json(), real_rule)
+
+    kinds = {r.name: r.kind for r in diff.resources}
+    assert kinds["assist-model"] == "replace"
+    assert kinds["assist-config"] == "replace"
+    assert kinds["assist-endpoint"] == "update"
+    assert all(not name.startswith(("chat-", "summarize-")) for name in kinds)
+    assert "will be replaced" in to_markdown(diff)
+
+
+def test_a_new_instance_type_on_sagemaker_is_a_new_endpoint(prod_plan: Plan, real_rule: Any) -> None:
+    models = prod_models()
+    models["assist"]["instanceTypes"] = ["ml.g6e.2xlarge"]
+    head = run_plan("prod", overrides={"llm-serving:models": models})
+
+    diff = diff_plans(prod_plan.to_json(), head.to_json(), real_rule)
+
+    replaced = {r.name: r.replacing_paths for r in diff.of_kind("replace")}
+    assert "name" in replaced["assist-endpoint"]  # llm-prod-assist-g6e-xlarge -> ...-g6e-2xlarge
+    assert "assist-capacity" in replaced  # the scalable target follows its endpoint

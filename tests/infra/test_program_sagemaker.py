@@ -4,6 +4,7 @@ test stack: what the plan declares for it, checked against what AWS and the engi
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -76,7 +77,10 @@ def test_the_variant_is_fixed_routed_to_the_least_busy_and_given_time_to_load(pr
     assert variant["inferenceAmiVersion"] == "al2-ami-sagemaker-inference-gpu-3-1"
     # ml.g6e has local NVMe, which its hardware encrypts: SageMaker refuses a key there.
     assert "kmsKeyArn" not in config.inputs
-    assert "name" not in config.inputs  # autonamed: a change is a new configuration first
+    # Named by its content: a change is a new configuration, created before the old one goes.
+    assert re.fullmatch(r"llm-prod-assist-[0-9a-f]{8}", config.input("name"))
+    model = prod_plan.named("aws:sagemaker/model:Model", "assist-model")
+    assert variant["modelName"] == model.input("name") != config.input("name")
 
 
 def test_deployments_shift_a_canary_and_roll_back_on_the_endpoints_alarms(prod_plan: Plan) -> None:
