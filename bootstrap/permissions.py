@@ -53,7 +53,7 @@ class Service:
     write: tuple[str, ...]
     """Further actions ``pulumi up`` needs to create, change and delete them."""
     resources: tuple[str, ...]
-    """ARN patterns: ``{r}`` region, ``{a}`` account, ``{s}`` stack."""
+    """ARN patterns: ``{r}`` region, ``{a}`` account, ``{s}`` stack (``{sl}`` in lower case)."""
     regional_star: tuple[str, ...] = ()
     """Actions AWS authorizes on ``*`` only: allowed in the stack's region."""
 
@@ -374,8 +374,8 @@ SERVICES: Mapping[str, Service] = {
     ),
     "sagemaker": Service(
         # SageMaker models (components/sagemaker/endpoint.py): the endpoint is named
-        # llm-<stack>-<model>-<type>; models and endpoint configurations are autonamed
-        # <model>-model-<random> and <model>-config-<random>, so they are scoped by account.
+        # llm-<stack>-<model>-<type>, models and endpoint configurations llm-<stack>-<model>-<hash>;
+        # SageMaker writes names in lower case in its ARNs.
         read=(
             "sagemaker:DescribeEndpoint",
             "sagemaker:DescribeEndpointConfig",
@@ -394,9 +394,9 @@ SERVICES: Mapping[str, Service] = {
             "sagemaker:UpdateEndpoint",
         ),
         resources=(
-            "arn:aws:sagemaker:{r}:{a}:endpoint/llm-{s}-*",
-            "arn:aws:sagemaker:{r}:{a}:endpoint-config/*",
-            "arn:aws:sagemaker:{r}:{a}:model/*",
+            "arn:aws:sagemaker:{r}:{a}:endpoint/llm-{sl}-*",
+            "arn:aws:sagemaker:{r}:{a}:endpoint-config/llm-{sl}-*",
+            "arn:aws:sagemaker:{r}:{a}:model/llm-{sl}-*",
         ),
     ),
     "application-autoscaling": Service(
@@ -535,7 +535,7 @@ SERVICE_LINKED = (
 
 
 def _arns(patterns: Sequence[str], region: str, account: str, stack: str) -> list[str]:
-    return [p.format(r=region, a=account, s=stack) for p in patterns]
+    return [p.format(r=region, a=account, s=stack, sl=stack.lower()) for p in patterns]
 
 
 def statements(
