@@ -207,7 +207,7 @@ class ModelRouteArgs:
     target_type: Literal["instance", "ip"] = "instance"
     """`instance` (default): EC2 instances register on the engine port (host networking).
     `ip`: pods register by their own address (EKS, through a TargetGroupBinding)."""
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Tags of the target group (EKS Auto Mode acts only on target groups tagged with its
     cluster's name)."""
 
