@@ -560,14 +560,16 @@ READ_VERBS = ("Describe", "Get", "List")
 PASSED_TO = (
     "codebuild.amazonaws.com",
     "ec2.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
     "eks.amazonaws.com",
     "pods.eks.amazonaws.com",
-    "ecs-tasks.amazonaws.com",
     "sagemaker.amazonaws.com",
     "vpc-flow-logs.amazonaws.com",
 )
 """Where the deploy role may pass the roles it creates: the weights staging project's service
-role, the GPU instances' role (through their instance profile) and the flow logs' delivery role."""
+role, the GPU instances' role (through their instance profile) and the flow logs' delivery role. EKS
+gets the cluster's role (and, through its compute config, the node role); Pod Identity the
+pods' and KEDA's roles."""
 SERVICE_LINKED = (
     "autoscaling.amazonaws.com",
     "ecs.amazonaws.com",
