@@ -250,6 +250,30 @@ SERVICES: Mapping[str, Service] = {
         write=("s3:DeleteObject", "s3:DeleteObjectVersion"),
         resources=tuple(f"arn:aws:s3:::{b}/*" for b in BUCKETS),
     ),
+    # EKS: the stack's cluster (when it creates one) and the Pod Identity associations of KEDA
+    # and the models. Kubernetes objects are written through the cluster's API with the
+    # deployer's access entry (the cluster's creator, or one the cluster's owners grant), not
+    # IAM: `aws eks get-token` needs no IAM action beyond the caller's identity.
+    "eks": Service(
+        read=(
+            "eks:DescribeCluster",
+            "eks:DescribePodIdentityAssociation",
+            "eks:ListPodIdentityAssociations",
+            "eks:ListTagsForResource",
+        ),
+        write=(
+            "eks:CreatePodIdentityAssociation",
+            "eks:DeleteCluster",
+            "eks:DeletePodIdentityAssociation",
+            "eks:TagResource",
+            "eks:UntagResource",
+            "eks:UpdateClusterConfig",
+            "eks:UpdateClusterVersion",
+            "eks:UpdatePodIdentityAssociation",
+        ),
+        resources=("arn:aws:eks:{r}:{a}:cluster/*", "arn:aws:eks:{r}:{a}:podidentityassociation/*"),
+        regional_star=("eks:CreateCluster",),
+    ),
     "iam": Service(
         read=(
             "iam:GetInstanceProfile",
@@ -462,6 +486,8 @@ TYPES: Mapping[str, str] = {
     "aws:appautoscaling/scheduledAction:ScheduledAction": "application-autoscaling",
     "aws:appautoscaling/target:Target": "application-autoscaling",
     "aws:ecs/cluster:Cluster": "ecs",
+    "aws:eks/cluster:Cluster": "eks",
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": "eks",
     "aws:ecs/service:Service": "ecs",
     "aws:ecs/taskDefinition:TaskDefinition": "ecs",
     "aws:sagemaker/endpoint:Endpoint": "sagemaker",
@@ -508,6 +534,21 @@ TYPES: Mapping[str, str] = {
     "aws:sqs/queue:Queue": "sqs",
     "aws:sqs/queuePolicy:QueuePolicy": "sqs",
     "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": "sqs",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "ec2",
+    # Kubernetes objects go through the EKS cluster's API, reached with `aws eks get-token`
+    # (eks:DescribeCluster to find the cluster; the rest is the deployer's access entry).
+    "pulumi:providers:kubernetes": "eks",
+    "kubernetes:apps/v1:Deployment": "eks",
+    "kubernetes:core/v1:Namespace": "eks",
+    "kubernetes:core/v1:Service": "eks",
+    "kubernetes:core/v1:ServiceAccount": "eks",
+    "kubernetes:policy/v1:PodDisruptionBudget": "eks",
+    "kubernetes:helm.sh/v3:Release": "eks",
+    "kubernetes:karpenter.sh/v1:NodePool": "eks",
+    "kubernetes:keda.sh/v1alpha1:ScaledObject": "eks",
+    "kubernetes:keda.sh/v1alpha1:TriggerAuthentication": "eks",
+    "kubernetes:eks.amazonaws.com/v1:TargetGroupBinding": "eks",
+    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": "eks",
     # The rollout resource starts, cancels and reads instance refreshes from the deployer's
     # process (components/ec2/fleet_rollout.py): autoscaling's Start/CancelInstanceRefresh, Describe*.
     "pulumi-python:dynamic/llm-serving:InstanceRefresh": "autoscaling",
@@ -520,11 +561,15 @@ PASSED_TO = (
     "codebuild.amazonaws.com",
     "ec2.amazonaws.com",
     "ecs-tasks.amazonaws.com",
+    "eks.amazonaws.com",
+    "pods.eks.amazonaws.com",
     "sagemaker.amazonaws.com",
     "vpc-flow-logs.amazonaws.com",
 )
 """Where the deploy role may pass the roles it creates: the weights staging project's service
-role, the GPU instances' role (through their instance profile) and the flow logs' delivery role."""
+role, the GPU instances' role (through their instance profile) and the flow logs' delivery role. EKS
+gets the cluster's role (and, through its compute config, the node role); Pod Identity the
+pods' and KEDA's roles."""
 SERVICE_LINKED = (
     "autoscaling.amazonaws.com",
     "ecs.amazonaws.com",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -203,6 +204,12 @@ class ModelRouteArgs:
     """Listener rule priority (1 to 50000), unique per listener; the program derives it."""
     deregistration_delay_seconds: int
     """At least the longest generation allowed, so scale-in never cuts a response."""
+    target_type: Literal["instance", "ip"] = "instance"
+    """`instance` (default): EC2 instances register on the engine port (host networking).
+    `ip`: pods register by their own address (EKS, through a TargetGroupBinding)."""
+    tags: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Tags of the target group (EKS Auto Mode acts only on target groups tagged with its
+    cluster's name)."""
 
 
 class ModelRoute(pulumi.ComponentResource):
@@ -221,7 +228,7 @@ class ModelRoute(pulumi.ComponentResource):
             vpc_id=args.vpc_id,
             port=args.engine_port,
             protocol="HTTP",
-            target_type="instance",
+            target_type=args.target_type,
             load_balancing_algorithm_type="least_outstanding_requests",
             deregistration_delay=args.deregistration_delay_seconds,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
@@ -235,6 +242,7 @@ class ModelRoute(pulumi.ComponentResource):
                 healthy_threshold=HEALTHY_THRESHOLD,
                 unhealthy_threshold=UNHEALTHY_THRESHOLD,
             ),
+            tags=dict(args.tags) if args.tags else None,
             opts=child,
         )
         escaped = self.path_prefix.replace("-", "\\-")

@@ -47,6 +47,7 @@ from pydantic_core import PydanticCustomError
 
 from components import _ecr, dashboard, load_balancer, network, request_queue, results_bucket, schedule
 from components.ec2 import gpu_fleet
+from components.eks import DEFAULT_KUBERNETES_VERSION
 from components.sagemaker import worker_service
 from infra import aws_limits, catalog, images, model_catalog
 from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
@@ -599,6 +600,111 @@ class SageMakerConfig(Section):
     for an image: of your own. SageMaker's own default is older (CUDA 11.4 on ml.g5)."""
 
 
+# -------------------------------------------------------------------------------- EKS
+
+EKS_CLUSTER_NAME = r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$"
+"""EKS cluster names: 1 to 100 letters, digits, hyphens and underscores, starting with a
+letter or digit (CreateCluster; docs/reference.md#eks)."""
+CapacityType = Literal["spot", "on-demand"]
+
+
+def instance_family(instance_type: str) -> str:
+    """``g6e.xlarge`` -> ``g6e``: what Auto Mode's ``eks.amazonaws.com/instance-family`` label holds."""
+    return instance_type.split(".", 1)[0]
+
+
+GPU_FAMILIES = frozenset(instance_family(t) for t in catalog.CATALOG)
+"""The NVIDIA GPU families of the catalog: what a GPU node pool may launch."""
+
+
+class EksKedaConfig(Section):
+    """KEDA, which scales each model's pods on its queue."""
+
+    install: StrictBool | None = None
+    """Install KEDA from its pinned Helm chart (components.eks.keda). Unset: true on a
+    cluster the stack creates, false on an existing one (a cluster runs one KEDA, and a
+    platform team that owns the cluster usually owns it too)."""
+    operator_role_arn: str | None = Field(None, pattern=r"^arn:aws:iam::\d{12}:role/.+$")
+    """The IAM role of an existing KEDA operator (its Pod Identity or IRSA role): each
+    model's role trusts it, so the operator can read the queue's length as that role.
+    Required when KEDA is not installed by the stack; not allowed when it is (the stack
+    creates the operator's role)."""
+
+
+class EksConfig(Section):
+    """The stack's EKS cluster, shared by its `backend: eks` models (required with them,
+    refused without)."""
+
+    cluster_name: str | None = Field(None, pattern=EKS_CLUSTER_NAME)
+    """Run on this existing cluster (the common case): its endpoint, certificate, VPC and
+    security group are looked up. Its VPC must be network.existing's."""
+    create: StrictBool = False
+    """Create an EKS Auto Mode cluster in the stack's network instead (cluster and node
+    roles, Auto Mode's compute, load balancing and block storage, KEDA)."""
+    auto_mode: StrictBool | None = None
+    """Whether the cluster runs EKS Auto Mode, which decides the TargetGroupBinding's API
+    (`eks.amazonaws.com/v1` on Auto Mode, `elbv2.k8s.aws/v1beta1` with the AWS Load Balancer
+    Controller) and whether the stack declares a GPU node pool (Auto Mode's own pools have no
+    GPUs). Required for an existing cluster; always true for a created one."""
+    kubernetes_version: str = Field(DEFAULT_KUBERNETES_VERSION, pattern=r"^1\.\d{2}$")
+    """Kubernetes of a created cluster (default and why: components.eks). Only with create."""
+    keda: EksKedaConfig = EksKedaConfig()
+    """KEDA: installed by the stack or already on the cluster."""
+
+    @property
+    def is_auto_mode(self) -> bool:
+        return self.create or self.auto_mode is True
+
+    @property
+    def installs_keda(self) -> bool:
+        return self.keda.install if self.keda.install is not None else self.create
+
+    @model_validator(mode="after")
+    def _rules(self) -> EksConfig:
+        problems = _Problems()
+        if self.create and self.cluster_name is not None:
+            problems.add(
+                "create", "cannot be true together with clusterName: remove clusterName, or remove create to use it"
+            )
+        elif not self.create and self.cluster_name is None:
+            problems.add("clusterName", "required: name the existing cluster, or set create: true to create one")
+        if self.create:
+            if self.auto_mode is False:
+                problems.add("autoMode", "a cluster the stack creates always runs Auto Mode: remove it")
+        elif self.cluster_name is not None and self.auto_mode is None:
+            problems.add(
+                "autoMode",
+                "required for an existing cluster: true if it runs EKS Auto Mode, false if it runs the AWS "
+                "Load Balancer Controller (the TargetGroupBinding's API differs)",
+            )
+        if not self.create and "kubernetes_version" in self.model_fields_set:
+            problems.add("kubernetesVersion", "only for a cluster the stack creates (create: true): remove it")
+        if self.installs_keda and self.keda.operator_role_arn is not None:
+            problems.add(
+                "keda.operatorRoleArn",
+                "the stack installs KEDA and creates its operator's role: remove it, or set keda.install: false",
+            )
+        if not self.installs_keda and self.keda.operator_role_arn is None and self.cluster_name is not None:
+            problems.add(
+                "keda.operatorRoleArn",
+                "required when the stack does not install KEDA: the ARN of the KEDA operator's IAM role, which "
+                "each model's role trusts to read its queue's length",
+            )
+        problems.raise_any()
+        return self
+
+
+class EksModelConfig(Section):
+    """Settings of a model with ``backend: eks`` (refused on other backends)."""
+
+    instance_families: list[str] | None = None
+    """GPU families the node pool may launch for this model (Auto Mode), e.g. [g6e, g6].
+    Unset: the families of instanceTypes. Spot draws on every size of each family."""
+    capacity_types: list[CapacityType] = Field(["spot", "on-demand"], min_length=1)
+    """Which capacity the model's nodes may be: spot first (the node pool prefers it),
+    on-demand when spot is short."""
+
+
 class ModelConfig(Section):
     model_id: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
     """Hugging Face repository id, e.g. meta-llama/Llama-3.1-8B-Instruct."""
@@ -621,7 +727,8 @@ class ModelConfig(Section):
     backend: Literal["ec2", "sagemaker", "eks"] = "ec2"
     """Where the model runs: `ec2` (default), an Auto Scaling fleet of spot and on-demand
     instances; `sagemaker`, a SageMaker real-time endpoint (on-demand only, at least one
-    instance, weights from S3). `eks` is not built yet."""
+    instance, weights from S3); `eks`, a Deployment on the stack's EKS cluster (`eks`
+    section), scaled by KEDA on its queue, weights from S3."""
     quantization: Quantization = Quantization.NONE
     """How weights are stored on the GPU; decides bytes per parameter."""
     instance_types: list[str] = Field(min_length=1, max_length=20)
@@ -659,6 +766,9 @@ class ModelConfig(Section):
     sagemaker: SageMakerConfig | None = None
     """Settings of the SageMaker backend (only for backend: sagemaker). Unset: the defaults
     of each of its keys."""
+    eks: EksModelConfig | None = None
+    """Settings of the EKS backend (only for backend: eks). Unset: the defaults of each of
+    its keys."""
 
     @field_validator("instance_types", mode="before")
     @classmethod
@@ -669,10 +779,10 @@ class ModelConfig(Section):
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> ModelConfig:
         problems = _Problems()
-        if self.backend == "eks":
-            problems.add("backend", f"'{self.backend}' is not available yet (planned in a later release); use 'ec2'")
         if self.backend != "sagemaker" and self.sagemaker is not None:
             problems.add("sagemaker", "only for backend: sagemaker; remove it, or set backend: sagemaker")
+        if self.backend != "eks" and self.eks is not None:
+            problems.add("eks", "only for backend: eks; remove it, or set backend: eks")
         if self.max_input_tokens >= self.max_total_tokens:
             problems.add(
                 "maxInputTokens",
@@ -695,6 +805,8 @@ class ModelConfig(Section):
         self._check_instance_types(problems, shape)
         if self.backend == "sagemaker":
             self._sagemaker_rules(problems, (info.context or {}).get("region"))
+        elif self.backend == "eks":
+            self._eks_rules(problems)
         else:
             self._capacity_rules(problems)
         self._schedule_rules(problems)
@@ -787,6 +899,44 @@ class ModelConfig(Section):
             f"AWS publishes no {framework} {version} image in {region}'s ECR, where the stack's SageMaker models "
             f"pull their image from: {alternatives}",
         )
+
+    def _eks_rules(self, problems: _Problems) -> None:
+        """What a Deployment scaled by KEDA on GPU nodes cannot do (docs/reference.md#eks)."""
+        c = self.capacity
+        if c.max < c.min:
+            problems.add("capacity.max", f"must be at least min ({c.min})")
+        why = {
+            "on_demand_base": "EKS pods run on the node pool's capacity types (eks.capacityTypes), not on a base",
+            "on_demand_fallback_max": "the EKS node pool falls back to on-demand itself (eks.capacityTypes)",
+            "warm_pool": "EKS has no warm pools",
+        }
+        for field in sorted(c.model_fields_set & why.keys()):
+            problems.add(f"capacity.{to_camel(field)}", f"{why[field]}: remove it")
+        if self.weights.source == "hub":
+            problems.add(
+                "weights.source",
+                "EKS pods copy staged weights from the stack's bucket (no Hugging Face token in the cluster): "
+                "set 's3' (or remove the key) and stage them with `llm-serving weights stage`",
+            )
+        if self.schedule is not None:
+            problems.add(
+                "schedule", "not available on EKS yet (KEDA scales on the queue, to zero when min is 0): remove it"
+            )
+        families = self.eks_families
+        if not families:
+            problems.add("eks.instanceFamilies", "needs at least one GPU family for the node pool, e.g. [g6e, g6]")
+        for i, family in enumerate(self.eks.instance_families if self.eks and self.eks.instance_families else []):
+            if family not in GPU_FAMILIES:
+                problems.add(
+                    f"eks.instanceFamilies[{i}]",
+                    f"{family!r} is not a GPU family of the catalog; use one of {', '.join(sorted(GPU_FAMILIES))}",
+                )
+            elif family in families[:i]:
+                problems.add(f"eks.instanceFamilies[{i}]", f"{family} is listed twice")
+        capacity_types = self.eks_settings.capacity_types
+        for i, kind in enumerate(capacity_types):
+            if kind in capacity_types[:i]:
+                problems.add(f"eks.capacityTypes[{i}]", f"{kind} is listed twice")
 
     def _capacity_rules(self, problems: _Problems) -> None:
         c = self.capacity
@@ -883,7 +1033,9 @@ class ModelConfig(Section):
                 f"{len(self.instance_types)} types, but a SageMaker model runs one production variant of one "
                 "instance type (pulumi-aws has no instance pools): list one",
             )
-        elif not sagemaker and self.capacity.max > self.capacity.on_demand_base and len(self.instance_types) < 2:
+        elif (
+            self.backend == "ec2" and self.capacity.max > self.capacity.on_demand_base and len(self.instance_types) < 2
+        ):
             problems.add(
                 "instanceTypes",
                 "spot capacity needs at least two instance types (each is its own spot pool; "
@@ -980,6 +1132,20 @@ class ModelConfig(Section):
         return self.sagemaker if self.sagemaker is not None else SageMakerConfig()
 
     @property
+    def eks_settings(self) -> EksModelConfig:
+        """The ``eks`` block, or its defaults when unset."""
+        return self.eks if self.eks is not None else EksModelConfig()
+
+    @property
+    def eks_families(self) -> list[str]:
+        """The GPU families the node pool launches for this model (``eks.instanceFamilies``,
+        else those of instanceTypes, in order)."""
+        configured = self.eks_settings.instance_families
+        if configured is not None:
+            return list(configured)
+        return list(dict.fromkeys(instance_family(t) for t in self.instance_types))
+
+    @property
     def sagemaker_instance(self) -> catalog.SageMakerInstanceType:
         """The SageMaker hosting type of a ``backend: sagemaker`` model."""
         return catalog.SAGEMAKER_CATALOG[self.instance_types[0]]
@@ -1049,6 +1215,8 @@ class StackConfig(Section):
     """The results bucket of the asynchronous path."""
     ec2: Ec2Config = Ec2Config()
     """The EC2 backend: the pinned GPU AMI (required when a model runs on EC2)."""
+    eks: EksConfig | None = None
+    """The EKS cluster of the `backend: eks` models (required when a model runs on EKS)."""
     worker_image: str = Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[\w.-]+|@sha256:[0-9a-f]{64})$")
     """Image of the queue worker, built from model_server/Dockerfile and pushed to a
     registry the instances can pull from (ECR: the instance role gets pull rights)."""
@@ -1079,6 +1247,28 @@ class StackConfig(Section):
         problems.raise_any()
         return v
 
+    def _eks_stack_rules(self, problems: _Problems) -> None:
+        """The eks section goes with eks models, both ways; an existing cluster's VPC is the stack's."""
+        eks_models = [n for n, m in self.models.items() if m.backend == "eks"]
+        if self.eks is None:
+            if eks_models:
+                problems.add(
+                    "eks",
+                    f"required: {', '.join(eks_models)} run on EKS; set eks.clusterName (an existing cluster) or "
+                    "eks.create: true",
+                )
+            return
+        if not eks_models:
+            problems.add("eks", "no model has backend: eks; remove the section, or set a model's backend to eks")
+            return
+        if self.eks.cluster_name is not None and self.network.existing is None:
+            problems.add(
+                "network.existing",
+                f"required with eks.clusterName: the models' pods register by IP in a target group of the stack's "
+                f"load balancer, which must be in the cluster's VPC; set network.existing to {self.eks.cluster_name}'s "
+                "VPC and subnets",
+            )
+
     def _no_nat_rules(self, problems: _Problems, region: str | None) -> None:
         """Without a NAT gateway the instances reach nothing outside AWS: everything they
         fetch must come from S3 and ECR, through endpoints."""
@@ -1108,11 +1298,12 @@ class StackConfig(Section):
 
     def weights_source(self, model: str) -> WeightSource:
         """Where ``model``'s instances load its weights from (the default depends on the
-        stack and the backend: SageMaker endpoints are network-isolated, so always S3)."""
+        stack and the backend: SageMaker endpoints are network-isolated, and EKS pods keep no
+        token, so always S3)."""
         m = self.models[model]
         if m.weights.source is not None:
             return m.weights.source
-        return "s3" if self.production or m.backend == "sagemaker" else "hub"
+        return "s3" if self.production or m.backend in ("sagemaker", "eks") else "hub"
 
     @model_validator(mode="after")
     def _stack_rules(self, info: ValidationInfo) -> StackConfig:
@@ -1143,6 +1334,7 @@ class StackConfig(Section):
                 f"required: pin the GPU AMI of {', '.join(ec2_models)} (`llm-serving ami latest STACK` shows "
                 "the newest Deep Learning AMI of the stack's region and the command to pin it)",
             )
+        self._eks_stack_rules(problems)
         existing = self.network.existing
         if existing is not None and not self.load_balancer.internal and len(existing.public_subnet_ids) < 2:
             problems.add(

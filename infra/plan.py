@@ -515,6 +515,70 @@ def _get_vpc_endpoint_service(m: _Mocks, args: dict[str, Any]) -> dict[str, Any]
     return {"id": name, "serviceName": name, "serviceType": "Interface", "serviceId": f"vpce-svc-{_short_hash(name)}"}
 
 
+def _get_eks_cluster(m: _Mocks, args: dict[str, Any]) -> dict[str, Any]:
+    """An existing EKS cluster, as the config describes it: in network.existing's VPC and
+    subnets, Auto Mode as eks.autoMode says; what only the account knows (its endpoint, CA,
+    security group) as placeholders of their real shape."""
+    name = str(args.get("name"))
+    existing = _existing_network(m)
+    eks = json.loads(m.config.get("llm-serving:eks", "{}") or "{}")
+    auto_mode = bool(eks.get("autoMode")) if isinstance(eks, dict) else False
+    h = _short_hash(name)
+    return {
+        "id": name,
+        "name": name,
+        "arn": f"arn:aws:eks:{m.region}:{ACCOUNT_ID}:cluster/{name}",
+        "clusterId": m._placeholder(f"{h}-cluster-id"),
+        "endpoint": m._placeholder(f"https://{h.upper()}.gr7.{m.region}.eks.amazonaws.com"),
+        "certificateAuthorities": [{"data": m._placeholder(f"{name}-certificate-authority-data")}],
+        "createdAt": m._placeholder("2026-01-01T00:00:00Z"),
+        "roleArn": m._placeholder(f"arn:aws:iam::{ACCOUNT_ID}:role/{name}-cluster"),
+        "version": m._placeholder("1.35"),
+        "platformVersion": m._placeholder("eks.1"),
+        "status": "ACTIVE",
+        "deletionProtection": False,
+        "enabledClusterLogTypes": [],
+        "identities": [{"oidcs": [{"issuer": m._placeholder(f"https://oidc.eks.{m.region}.amazonaws.com/id/{h}")}]}],
+        "accessConfigs": [{"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}],
+        "computeConfigs": [
+            {
+                "enabled": auto_mode,
+                "nodePools": ["general-purpose", "system"] if auto_mode else [],
+                "nodeRoleArn": m._placeholder(f"arn:aws:iam::{ACCOUNT_ID}:role/{name}-node") if auto_mode else "",
+            }
+        ],
+        "kubernetesNetworkConfigs": [
+            {
+                "elasticLoadBalancings": [{"enabled": auto_mode}],
+                "ipFamily": "ipv4",
+                "serviceIpv4Cidr": "172.20.0.0/16",
+                "serviceIpv6Cidr": "",
+            }
+        ],
+        "storageConfigs": [{"blockStorages": [{"enabled": auto_mode}]}],
+        "upgradePolicies": [{"supportType": "STANDARD"}],
+        "zonalShiftConfigs": [{"enabled": False}],
+        "outpostConfigs": [],
+        "remoteNetworkConfigs": [],
+        "controlPlaneScalingConfigs": [],
+        "kubeApiServerConfigs": [],
+        "kubeControllerManagerConfigs": [],
+        "kubeSchedulerConfigs": [],
+        "vpcConfig": {
+            "vpcId": existing.get("vpcId", f"vpc-of-{name}"),
+            "subnetIds": list(existing.get("privateSubnetIds") or []),
+            "clusterSecurityGroupId": m._placeholder(f"sg-{hashlib.sha256(name.encode()).hexdigest()[:17]}"),
+            "securityGroupIds": [],
+            "endpointPrivateAccess": True,
+            "endpointPublicAccess": True,
+            "publicAccessCidrs": ["0.0.0.0/0"],
+            "controlPlaneEgressMode": "",
+        },
+        "region": m.region,
+        "tags": {},
+    }
+
+
 _INVOKES: dict[str, Invoke] = {
     "aws:index/getRegion:getRegion": _get_region,
     "aws:index/getAvailabilityZones:getAvailabilityZones": _get_availability_zones,
@@ -525,6 +589,7 @@ _INVOKES: dict[str, Invoke] = {
     "aws:ec2/getSubnet:getSubnet": _get_subnet,
     "aws:ec2/getAmiIds:getAmiIds": _get_ami_ids,
     "aws:ec2/getVpcEndpointService:getVpcEndpointService": _get_vpc_endpoint_service,
+    "aws:eks/getCluster:getCluster": _get_eks_cluster,
 }
 
 

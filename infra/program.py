@@ -46,6 +46,8 @@ _SHARED_COMPONENTS = {
     "hf-token": HUGGING_FACE_TOKEN_KEY,
     "alarms": "alerts",
     "stack": "models",
+    "eks": "eks",
+    "keda": "eks.keda",
 }
 """The config section behind each shared component (by its name in ``build``); every other
 top-level component is named after a model."""

@@ -55,6 +55,54 @@ from types import MappingProxyType
 
 REPLACE_ON_CHANGE: Mapping[str, frozenset[str]] = MappingProxyType(
     {
+        # aws_eks_cluster: internal/service/eks/cluster.go (commit 00555dc5b38f): name, role_arn,
+        # bootstrap_self_managed_addons, access_config.bootstrap_cluster_creator_admin_permissions,
+        # kubernetes_network_config.ip_family and .service_ipv4_cidr, outpost_config's instance type
+        # and placement group, remote_network_config (whole block). version, vpc_config, compute,
+        # storage and load-balancing configs, logs: UpdateClusterConfig/Version in place.
+        # Conditional (REPLACE_IF): removing encryption_config; changing a set node role.
+        "aws:eks/cluster:Cluster": frozenset(
+            {
+                "accessConfig.bootstrapClusterCreatorAdminPermissions",
+                "bootstrapSelfManagedAddons",
+                "kubernetesNetworkConfig.ipFamily",
+                "kubernetesNetworkConfig.serviceIpv4Cidr",
+                "name",
+                "outpostConfig.controlPlaneInstanceType",
+                "outpostConfig.controlPlanePlacement.groupName",
+                "region",
+                "remoteNetworkConfig",
+                "roleArn",
+            }
+        ),
+        # aws_eks_pod_identity_association: not read here; from the EKS API, whose
+        # UpdatePodIdentityAssociation changes only the role (and target role): the cluster,
+        # namespace and service account make the association.
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation": frozenset(
+            {"clusterName", "namespace", "region", "serviceAccount"}
+        ),
+        # aws_vpc_security_group_ingress_rule: not read here; from the EC2 API, whose
+        # ModifySecurityGroupRules changes a rule in place but never moves it to another group.
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": frozenset({"region", "securityGroupId"}),
+        # Kubernetes objects (pulumi-kubernetes): an object is its kind, namespace and name, so a
+        # change of metadata.name or metadata.namespace is a new object; beyond that, what the API
+        # server refuses to update: a Deployment's spec.selector (immutable in apps/v1), a
+        # Service's spec.clusterIP (assigned once). Everything else is patched in place (server-side
+        # apply). A Helm release is its name and namespace.
+        "kubernetes:apps/v1:Deployment": frozenset({"metadata.name", "metadata.namespace", "spec.selector"}),
+        "kubernetes:core/v1:Namespace": frozenset({"metadata.name"}),
+        "kubernetes:core/v1:Service": frozenset({"metadata.name", "metadata.namespace", "spec.clusterIP"}),
+        "kubernetes:core/v1:ServiceAccount": frozenset({"metadata.name", "metadata.namespace"}),
+        "kubernetes:policy/v1:PodDisruptionBudget": frozenset({"metadata.name", "metadata.namespace"}),
+        "kubernetes:helm.sh/v3:Release": frozenset({"name", "namespace"}),
+        "kubernetes:karpenter.sh/v1:NodePool": frozenset({"metadata.name"}),
+        "kubernetes:keda.sh/v1alpha1:ScaledObject": frozenset({"metadata.name", "metadata.namespace"}),
+        "kubernetes:keda.sh/v1alpha1:TriggerAuthentication": frozenset({"metadata.name", "metadata.namespace"}),
+        "kubernetes:eks.amazonaws.com/v1:TargetGroupBinding": frozenset({"metadata.name", "metadata.namespace"}),
+        "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": frozenset({"metadata.name", "metadata.namespace"}),
+        # The provider itself: a new kubeconfig (a token refreshed, an endpoint moved) is an
+        # update; pulumi-kubernetes replaces nothing for it.
+        "pulumi:providers:kubernetes": frozenset(),
         # aws_appautoscaling_policy: appautoscaling/policy.go (commit 048320e88399): name, resource_id,
         # scalable_dimension, service_namespace (the configurations are put in place by
         # PutScalingPolicy). predictive_scaling_policy_configuration is newer than the source read:
@@ -346,6 +394,13 @@ REPLACE_ON_CHANGE: Mapping[str, frozenset[str]] = MappingProxyType(
 
 REPLACE_IF: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
+        # eks/cluster.go CustomizeDiff (commit 00555dc5b38f).
+        "aws:eks/cluster:Cluster": MappingProxyType(
+            {
+                "encryptionConfig": "envelope encryption is removed (it cannot be turned off)",
+                "computeConfig.nodeRoleArn": "a node role that was set changes (adding one is in place)",
+            }
+        ),
         # ec2/vpc_.go: probed on 5.100.0, only dedicated -> default is modified in place.
         "aws:ec2/vpc:Vpc": MappingProxyType({"instanceTenancy": "any change except from 'dedicated' to 'default'"}),
         # elbv2/load_balancer.go CustomizeDiff, network load balancers only (subnets and

@@ -29,6 +29,18 @@ def mixed_plan() -> Plan:
 
 
 @pytest.fixture(scope="session")
+def eks_existing_plan() -> Plan:
+    """tests/stacks/Pulumi.eks-existing.yaml: a TGI model on an existing Auto Mode cluster."""
+    return run_plan("eks-existing", project_dir=Path(__file__).parent / "stacks")
+
+
+@pytest.fixture(scope="session")
+def eks_created_plan() -> Plan:
+    """tests/stacks/Pulumi.eks-created.yaml: a created Auto Mode cluster (vLLM model) beside an EC2 model."""
+    return run_plan("eks-created", project_dir=Path(__file__).parent / "stacks")
+
+
+@pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     """moto's server on loopback, one per session: AWS for every boto3 path under test
     (point a process at it with AWS_ENDPOINT_URL)."""

@@ -39,6 +39,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _ecr, _metrics, _policy
+from components import worker_environment as _worker
 from components.ec2 import user_data
 from components.ec2.fleet_rollout import GroupRolloutArgs, InstanceRefresh, RolloutPreferences
 from components.schedule import Schedule
@@ -808,20 +809,20 @@ TERMINATION_HOOK = "llm-serving-drain"
 def worker_environment(
     a: GpuFleetArgs, region: str, queue_url: str, bucket: str, metrics_log_group: str
 ) -> dict[str, str]:
-    """The worker container's environment: its whole configuration (docs/worker.md)."""
-    return {
-        "AWS_REGION": region,
-        "WORKER_QUEUE_URL": queue_url,
-        "WORKER_RESULTS_BUCKET": bucket,
-        "WORKER_MODEL": a.model,
-        "WORKER_ENGINE": a.engine.name,
-        "WORKER_ENGINE_URL": f"http://127.0.0.1:{a.engine.port}",
-        "WORKER_MAX_IN_FLIGHT": str(a.worker_max_in_flight),
-        "WORKER_DRAIN_SECONDS": str(a.worker_drain_seconds),
-        "WORKER_LIFECYCLE_HOOK_NAME": TERMINATION_HOOK,
-        "WORKER_EMF_ENDPOINT": f"tcp://127.0.0.1:{user_data.EMF_PORT}",
-        "WORKER_EMF_LOG_GROUP": metrics_log_group,
-    }
+    """The worker container's environment on an instance (components.worker_environment):
+    metrics through the CloudWatch agent, scale-in through the termination hook."""
+    return _worker.worker_environment(
+        model=a.model,
+        engine=a.engine,
+        region=region,
+        queue_url=queue_url,
+        results_bucket=bucket,
+        max_in_flight=a.worker_max_in_flight,
+        drain_seconds=a.worker_drain_seconds,
+        lifecycle_hook_name=TERMINATION_HOOK,
+        emf_endpoint=f"tcp://127.0.0.1:{user_data.EMF_PORT}",
+        emf_log_group=metrics_log_group,
+    )
 
 
 def _target_tracking_query(

@@ -9,8 +9,9 @@ in ``components/<backend>/``, and one line in ``BACKENDS``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -39,6 +40,9 @@ class SharedStack:
     token: ModelToken
     topic: AlarmTopic
     balancer: ModelLoadBalancer
+    parts: dict[str, Any] = field(default_factory=dict)
+    """What a backend builds once per stack, on its first model, by key (the EKS backend's
+    cluster and KEDA): later models of the backend reuse it."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,19 @@ def queue_alarms_args(request: ModelRequest, **compute: Any) -> ModelAlarmsArgs:
 Backend = Callable[[ModelRequest], ModelDeployment]
 
 
+def _imported_when_used(module: str) -> Backend:
+    """A backend whose module is imported on its first model only: the EKS backend imports
+    pulumi_kubernetes, which stacks without an EKS model never load."""
+
+    def build(request: ModelRequest) -> ModelDeployment:
+        backend: Backend = importlib.import_module(module).build
+        return backend(request)
+
+    return build
+
+
 def backends() -> dict[str, Backend]:
     """Each backend by its config name (``models.NAME.backend``)."""
     from infra.backends import ec2, sagemaker
 
-    return {"ec2": ec2.build, "sagemaker": sagemaker.build}
+    return {"ec2": ec2.build, "sagemaker": sagemaker.build, "eks": _imported_when_used("infra.backends.eks")}

@@ -204,7 +204,7 @@ def test_deploy_sessions_last_as_long_as_the_deploy_workflow_asks() -> None:
 # ------------------------------------------------ the permissions cover the project's plans
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "eks_existing", "eks_created"])
 def test_every_type_the_program_declares_has_permissions(stack: str, request: pytest.FixtureRequest) -> None:
     project: Plan = request.getfixturevalue(f"{stack}_plan")
     declared = {r.type for r in project.resources if r.custom}

@@ -66,6 +66,8 @@ def test_the_pass_role_statement_is_named_for_where_roles_go() -> None:
         "codebuild.amazonaws.com",
         "ec2.amazonaws.com",
         "ecs-tasks.amazonaws.com",
+        "eks.amazonaws.com",
+        "pods.eks.amazonaws.com",
         "sagemaker.amazonaws.com",
         "vpc-flow-logs.amazonaws.com",
     )

@@ -124,3 +124,25 @@ def test_route_sends_the_models_path_to_its_target_group_and_strips_the_prefix()
         == plan.named("aws:lb/targetGroup:TargetGroup", "chat-tg").outputs["arn"]
     )
     assert rule.input("priority") == 7
+
+
+def test_a_route_registers_instances_by_default_and_pods_by_ip_when_asked() -> None:
+    def program(target_type: str | None) -> None:
+        extra: dict[str, Any] = {"target_type": target_type, "tags": {"eks:eks-cluster-name": "ml"}}
+        ModelRoute(
+            "chat",
+            ModelRouteArgs(
+                vpc_id="vpc-0abc12345",
+                listener_arn="arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/x/y/z",
+                engine_port=8080,
+                readiness_path="/health",
+                priority=7,
+                deregistration_delay_seconds=300,
+                **(extra if target_type else {}),
+            ),
+        )
+
+    default = run_program(lambda: program(None)).named("aws:lb/targetGroup:TargetGroup", "chat-tg")
+    ip = run_program(lambda: program("ip")).named("aws:lb/targetGroup:TargetGroup", "chat-tg")
+    assert default.input("targetType") == "instance" and "tags" not in default.inputs
+    assert ip.input("targetType") == "ip" and ip.input("tags") == {"eks:eks-cluster-name": "ml"}

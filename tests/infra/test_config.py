@@ -189,10 +189,9 @@ def test_rejects_a_quantization_the_engine_lacks() -> None:
     assert line.startswith("llm-serving:models.chat.quantization: 'bitsandbytes' is not supported by vllm")
 
 
-def test_rejects_the_eks_backend_not_built_yet() -> None:
-    assert errors(stack_config(models={"chat": model(backend="eks")})) == [
-        "llm-serving:models.chat.backend: 'eks' is not available yet (planned in a later release); use 'ec2'"
-    ]
+def test_an_eks_model_needs_the_stacks_eks_section() -> None:
+    [line] = errors(stack_config(models={"chat": model(backend="eks")}))
+    assert line.startswith("llm-serving:eks: required: chat run on EKS")
 
 
 def test_rejects_an_unknown_backend() -> None:

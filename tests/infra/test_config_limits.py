@@ -330,6 +330,7 @@ def test_every_problem_of_a_model_and_every_production_rule_in_one_run() -> None
             models={
                 "chat": model(
                     backend="eks",
+                    eks={"instanceFamilies": []},
                     maxInputTokens=9000,
                     quantization="fp8",
                     instanceTypes=["g5.xlarge"],
@@ -340,11 +341,10 @@ def test_every_problem_of_a_model_and_every_production_rule_in_one_run() -> None
         )
     )
     assert [line.split(": ")[0] for line in lines] == [
-        "llm-serving:models.chat.backend",
         "llm-serving:models.chat.maxInputTokens",
         "llm-serving:models.chat.instanceTypes[0]",
-        "llm-serving:models.chat.instanceTypes",
         "llm-serving:models.chat.capacity.max",
+        "llm-serving:models.chat.eks.instanceFamilies",
         "llm-serving:models.code.capacity.max",
         "llm-serving:network.natGateways",
         "llm-serving:loadBalancer.certificateArn",

@@ -36,9 +36,9 @@ def _provider_types(plan: Plan) -> set[str]:
     return {r.type for r in plan.resources if r.custom}
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_declared_type_is_classified(stack: str, dev_plan: Plan, prod_plan: Plan) -> None:
-    plan = dev_plan if stack == "dev" else prod_plan
+@pytest.mark.parametrize("stack", ["dev", "prod", "eks_existing", "eks_created"])
+def test_every_declared_type_is_classified(stack: str, request: pytest.FixtureRequest) -> None:
+    plan: Plan = request.getfixturevalue(f"{stack}_plan")
     missing = _provider_types(plan) - classified_types()
     assert not missing, f"classify these in infra/replacements.py: {sorted(missing)}"
 
@@ -71,7 +71,7 @@ def _wire_names(cls: type) -> set[str]:
     return {getattr(v.fget, "_pulumi_name", k) for k, v in vars(cls).items() if isinstance(v, property)}
 
 
-@pytest.mark.parametrize("type_token", sorted(REPLACE_ON_CHANGE))
+@pytest.mark.parametrize("type_token", sorted(t for t in REPLACE_ON_CHANGE if t.startswith("aws:")))
 def test_entries_are_real_pulumi_inputs(type_token: str) -> None:
     inputs = _wire_names(_args_class(type_token))
     paths = set(REPLACE_ON_CHANGE[type_token]) | set(REPLACE_IF.get(type_token, {}))
@@ -81,6 +81,8 @@ def test_entries_are_real_pulumi_inputs(type_token: str) -> None:
 
 def test_iam_is_global_and_regional_types_replace_on_region() -> None:
     for type_token, paths in REPLACE_ON_CHANGE.items():
+        if not type_token.startswith("aws:"):
+            continue  # Kubernetes objects live in a cluster, not a region
         assert ("region" in paths) == (not type_token.startswith("aws:iam/")), type_token
 
 
@@ -164,3 +166,22 @@ def test_empty_path_is_an_error() -> None:
         forces_replacement(ASG, "")
     with pytest.raises(ValueError):
         forces_replacement(ASG, "[0]")
+
+
+KUBERNETES_INPUTS = {"metadata", "spec", "name", "namespace"}
+"""What the program sets on Kubernetes objects (and a Helm release): the table's paths start there."""
+
+
+@pytest.mark.parametrize("type_token", sorted(t for t in REPLACE_ON_CHANGE if t.startswith("kubernetes:")))
+def test_kubernetes_entries_name_what_the_program_sets(type_token: str) -> None:
+    paths = REPLACE_ON_CHANGE[type_token]
+    assert paths and {p.split(".")[0] for p in paths} <= KUBERNETES_INPUTS
+    if type_token != "kubernetes:helm.sh/v3:Release":
+        assert "metadata.name" in paths  # an object is its name
+
+
+def test_a_deployments_selector_and_an_eks_clusters_role_replace_them() -> None:
+    assert forces_replacement("kubernetes:apps/v1:Deployment", "spec.selector")
+    assert not forces_replacement("kubernetes:apps/v1:Deployment", "spec.template")
+    assert forces_replacement("aws:eks/cluster:Cluster", "roleArn")
+    assert not forces_replacement("aws:eks/cluster:Cluster", "version")
