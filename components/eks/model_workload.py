@@ -50,6 +50,16 @@ COOLDOWN_SECONDS = 300
 the queue empties."""
 WORKER_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
 """The worker is I/O bound: a quarter core; its memory holds messages in flight."""
+FETCH_RESOURCES = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+"""The weights copy: one core for the CLI's parallel transfers."""
+ENGINE_CPU_REQUEST = "2"
+ENGINE_MEMORY_REQUEST_GIB = 8
+"""Host memory the engine asks for: the weights go to the GPU (memory-mapped on the way), the
+host keeps the tokenizer, the CUDA context and Python."""
+WORKER_UID = 10001
+"""The worker image's own user (model_server/Dockerfile: USER 10001)."""
+LOCKED_DOWN = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+"""Every container: no privilege escalation, no Linux capability (none needs one)."""
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 NODE_CLASS = {"group": "eks.amazonaws.com", "kind": "NodeClass", "name": "default"}
@@ -101,6 +111,9 @@ class ModelWorkloadArgs:
     policies: Mapping[str, pulumi.Input[str]]
     """The pods' IAM policies by name (queue, results, weights): nothing else."""
     gpus: int
+    engine_memory_limit_gib: int
+    """The engine's memory limit: what the smallest of the model's instance types leaves beside
+    the kubelet, the worker and the weights copy."""
     startup_seconds: int
     """How long the engine may take to load (the EC2 grace estimate): the startup probe's budget."""
     drain_seconds: int
@@ -114,6 +127,8 @@ class ModelWorkloadArgs:
     target_group_binding_api: TargetGroupBindingApi
     cluster_security_group_id: pulumi.Input[str]
     load_balancer_security_group_id: pulumi.Input[str]
+    vpc_cidr: pulumi.Input[str]
+    """Where the load balancer's nodes are: the only source the pods' network policy admits."""
     node_pool: GpuNodePool | None = None
     """None on a cluster without Auto Mode: its own GPU nodes (and NVIDIA device plugin) serve."""
     crd_dependencies: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -291,7 +306,8 @@ class ModelWorkload(pulumi.ComponentResource):
                 {"name": "WEIGHTS_PATH", "value": a.weights_local_path},
             ],
             "volumeMounts": [weights_volume],
-            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+            "resources": FETCH_RESOURCES,
+            "securityContext": LOCKED_DOWN,
         }
         probe = {"httpGet": {"path": engine.readiness_path, "port": engine.port}, "periodSeconds": PROBE_PERIOD_SECONDS}
         engine_container = {
@@ -311,17 +327,34 @@ class ModelWorkload(pulumi.ComponentResource):
                 "periodSeconds": HEALTH_CHECK_INTERVAL_SECONDS,
                 "failureThreshold": UNHEALTHY_THRESHOLD,
             },
-            "resources": {"requests": gpus, "limits": gpus},
+            "resources": {
+                "requests": {
+                    **gpus,
+                    "cpu": ENGINE_CPU_REQUEST,
+                    "memory": f"{min(ENGINE_MEMORY_REQUEST_GIB, a.engine_memory_limit_gib)}Gi",
+                },
+                "limits": {**gpus, "memory": f"{a.engine_memory_limit_gib}Gi"},
+            },
             "volumeMounts": [weights_volume, {"name": "shm", "mountPath": "/dev/shm"}],
+            "securityContext": LOCKED_DOWN,
         }
         worker = {
             "name": "worker",
             "image": a.worker_image,
             "env": [{"name": k, "value": v} for k, v in a.worker_environment.items()],
             "resources": WORKER_RESOURCES,
+            # It writes nothing but stdout; its image runs as an unprivileged user.
+            "securityContext": {
+                **LOCKED_DOWN,
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+                "runAsUser": WORKER_UID,
+                "runAsGroup": WORKER_UID,
+            },
         }
         pod_spec: dict[str, Any] = {
             "serviceAccountName": a.kubernetes_name,
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             "terminationGracePeriodSeconds": a.termination_grace_seconds,
             "initContainers": [fetch, engine_container],
             "containers": [worker],
@@ -414,6 +447,25 @@ class ModelWorkload(pulumi.ComponentResource):
             kind="TargetGroupBinding",
             metadata=self._meta(),
             spec=spec,
+            opts=opts,
+        )
+        # Only the engine port admits traffic, and only from the VPC (the load balancer's nodes);
+        # enforced where the cluster runs a network policy engine (docs/reference.md#eks).
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-ingress",
+            metadata=self._meta(),
+            spec=_wire(
+                {
+                    "podSelector": {"matchLabels": self._selector},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [{"ipBlock": {"cidr": a.vpc_cidr}}],
+                            "ports": [{"protocol": "TCP", "port": a.engine.port}],
+                        }
+                    ],
+                }
+            ),
             opts=opts,
         )
         # Auto Mode's binding takes no networking rules: the stack opens the engine port to the

@@ -152,6 +152,9 @@ def build(request: ModelRequest) -> ModelDeployment:
                 "weights": shared.weights.read_policy_json(prefix_),
             },
             gpus=model.gpu_count,
+            # Three quarters of the smallest listed type's memory: the rest is the kubelet's,
+            # the system's, the worker's and the copy's.
+            engine_memory_limit_gib=math.floor(0.75 * min(t.memory_gib for t in model.instance_catalog)),
             startup_seconds=startup,
             drain_seconds=gpu_fleet.WORKER_DRAIN_SECONDS,
             min_replicas=capacity.min,
@@ -163,6 +166,7 @@ def build(request: ModelRequest) -> ModelDeployment:
             target_group_binding_api="eks.amazonaws.com/v1" if eks.is_auto_mode else "elbv2.k8s.aws/v1beta1",
             cluster_security_group_id=cluster.security_group_id,
             load_balancer_security_group_id=balancer.security_group_id,
+            vpc_cidr=shared.network.vpc_cidr,
             node_pool=GpuNodePool(
                 instance_families=tuple(model.eks_families),
                 capacity_types=tuple(settings.capacity_types),

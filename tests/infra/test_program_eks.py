@@ -105,7 +105,10 @@ def test_probes_give_the_model_its_ec2_load_time_and_the_pod_time_to_drain(eks_e
 def test_pods_get_their_gpus_tolerate_gpu_nodes_shared_memory_and_zone_spread(eks_created_plan: Plan) -> None:
     spec = pod(eks_created_plan, "summarize")
     engine = container(spec, "engine")
-    assert engine["resources"] == {"requests": {"nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 1}}
+    resources = engine["resources"]
+    assert resources["requests"]["nvidia.com/gpu"] == resources["limits"]["nvidia.com/gpu"] == 1
+    # Three quarters of the listed type (g6e.xlarge: 32 GiB); the rest for the kubelet and the worker.
+    assert resources["limits"]["memory"] == "24Gi" and resources["requests"]["memory"] == "8Gi"
     assert spec["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     shm = next(v for v in spec["volumes"] if v["name"] == "shm")
     assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": f"{ENGINES['vllm'].shm_size_gib}Gi"}
