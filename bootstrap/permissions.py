@@ -542,6 +542,7 @@ TYPES: Mapping[str, str] = {
     "kubernetes:core/v1:Namespace": "eks",
     "kubernetes:core/v1:Service": "eks",
     "kubernetes:core/v1:ServiceAccount": "eks",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": "eks",
     "kubernetes:policy/v1:PodDisruptionBudget": "eks",
     "kubernetes:helm.sh/v3:Release": "eks",
     "kubernetes:karpenter.sh/v1:NodePool": "eks",

@@ -93,6 +93,7 @@ REPLACE_ON_CHANGE: Mapping[str, frozenset[str]] = MappingProxyType(
         "kubernetes:core/v1:Namespace": frozenset({"metadata.name"}),
         "kubernetes:core/v1:Service": frozenset({"metadata.name", "metadata.namespace", "spec.clusterIP"}),
         "kubernetes:core/v1:ServiceAccount": frozenset({"metadata.name", "metadata.namespace"}),
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": frozenset({"metadata.name", "metadata.namespace"}),
         "kubernetes:policy/v1:PodDisruptionBudget": frozenset({"metadata.name", "metadata.namespace"}),
         "kubernetes:helm.sh/v3:Release": frozenset({"name", "namespace"}),
         "kubernetes:karpenter.sh/v1:NodePool": frozenset({"metadata.name"}),
