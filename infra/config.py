@@ -47,7 +47,7 @@ from pydantic_core import PydanticCustomError
 
 from components import _ecr, dashboard, load_balancer, network, request_queue, results_bucket, schedule
 from components.ec2 import gpu_fleet
-from components.eks import DEFAULT_KUBERNETES_VERSION
+from components.eks import DEFAULT_KUBERNETES_VERSION, KEDA_CHART_VERSION, KEDA_KUBERNETES_VERSIONS
 from components.sagemaker import worker_service
 from infra import aws_limits, catalog, images, model_catalog
 from infra.endpoint_services import INTERFACE_ENDPOINT_SERVICES
@@ -679,6 +679,13 @@ class EksConfig(Section):
             )
         if not self.create and "kubernetes_version" in self.model_fields_set:
             problems.add("kubernetesVersion", "only for a cluster the stack creates (create: true): remove it")
+        elif self.create and self.installs_keda and self.kubernetes_version not in KEDA_KUBERNETES_VERSIONS:
+            problems.add(
+                "kubernetesVersion",
+                f"{self.kubernetes_version} is outside the versions KEDA {KEDA_CHART_VERSION}, which the stack "
+                f"installs, is tested on ({', '.join(KEDA_KUBERNETES_VERSIONS)}; docs/reference.md#eks): use one "
+                "of them, or install KEDA yourself (keda.install: false)",
+            )
         if self.installs_keda and self.keda.operator_role_arn is not None:
             problems.add(
                 "keda.operatorRoleArn",

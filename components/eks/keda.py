@@ -18,11 +18,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.eks import KEDA_CHART_VERSION as CHART_VERSION
+
 CHART_REPOSITORY = "https://kedacore.github.io/charts"
-CHART_VERSION = "2.17.2"
-"""Pinned, so a deploy never upgrades KEDA (and its CRDs) by surprise: 2.17.2, the newest
-release verified here (docs/reference.md#eks). A new version is a reviewed change: check
-KEDA's Kubernetes compatibility table against the cluster's version first."""
 NAMESPACE = "keda"
 OPERATOR_SERVICE_ACCOUNT = "keda-operator"
 """The chart's default name of the operator's service account."""

@@ -18,6 +18,7 @@ EXISTING_NETWORK = {
 }
 EXISTING = {"clusterName": "ml-prod", "autoMode": True, "keda": {"install": True}}
 CREATED = {"create": True}
+KEDA_ROLE = "arn:aws:iam::123456789012:role/keda-operator"
 
 
 def eks_model(**fields: Any) -> dict[str, Any]:
@@ -43,6 +44,18 @@ def test_accepts_a_created_cluster_with_keda_installed_and_auto_mode() -> None:
     eks = parse().eks
     assert eks is not None and eks.create and eks.is_auto_mode and eks.installs_keda
     assert eks.kubernetes_version == "1.35"
+
+
+def test_a_created_cluster_runs_a_version_keda_is_tested_on_when_the_stack_installs_it() -> None:
+    assert parse(eks={**CREATED, "kubernetesVersion": "1.33"}).eks is not None
+    [line] = errors(eks={**CREATED, "kubernetesVersion": "1.32"})
+    assert line.startswith(
+        "llm-serving:eks.kubernetesVersion: 1.32 is outside the versions KEDA 2.20.2, which the stack installs, "
+        "is tested on (1.33, 1.34, 1.35;"
+    )
+    # KEDA of your own: your choice of version.
+    own_keda = {**CREATED, "kubernetesVersion": "1.32", "keda": {"install": False, "operatorRoleArn": KEDA_ROLE}}
+    assert parse(eks=own_keda).eks is not None
 
 
 def test_accepts_an_existing_cluster_in_the_stacks_existing_vpc() -> None:
