@@ -270,6 +270,8 @@ SERVICES: Mapping[str, Service] = {
             "eks:UpdateClusterConfig",
             "eks:UpdateClusterVersion",
             "eks:UpdatePodIdentityAssociation",
+            # The provider waits for UpdateClusterConfig and UpdateClusterVersion through it.
+            "eks:DescribeUpdate",
         ),
         resources=("arn:aws:eks:{r}:{a}:cluster/*", "arn:aws:eks:{r}:{a}:podidentityassociation/*"),
         regional_star=("eks:CreateCluster",),
@@ -416,6 +418,9 @@ SERVICES: Mapping[str, Service] = {
             "sagemaker:DeleteModel",
             "sagemaker:DeleteTags",
             "sagemaker:UpdateEndpoint",
+            # Registering a variant as a scalable target (SageMaker, "Auto scaling prerequisites":
+            # the permissions a policy of your own needs).
+            "sagemaker:UpdateEndpointWeightsAndCapacities",
         ),
         resources=(
             "arn:aws:sagemaker:{r}:{a}:endpoint/llm-{sl}-*",
@@ -574,6 +579,7 @@ pods' and KEDA's roles."""
 SERVICE_LINKED = (
     "autoscaling.amazonaws.com",
     "ecs.amazonaws.com",
+    "eks.amazonaws.com",
     "elasticloadbalancing.amazonaws.com",
     "sagemaker.application-autoscaling.amazonaws.com",
 )

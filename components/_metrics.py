@@ -10,6 +10,8 @@ import pulumi_aws as aws
 
 from model_server import metrics as worker_metrics
 
+MICROSECONDS_PER_SECOND = 1_000_000
+"""SageMaker's ModelLatency and OverheadLatency are in microseconds (docs/reference.md#sagemaker)."""
 PERIOD_SECONDS = 60
 """One minute: SQS, ALB and Auto Scaling group metrics arrive once a minute."""
 

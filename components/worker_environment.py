@@ -2,8 +2,9 @@
 on every backend that runs it beside an engine (EC2 instances, EKS pods).
 
 What differs by backend is an argument, never a second list of keys: the EMF endpoint (the
-CloudWatch agent on EC2, stdout on EKS), the agent's log group and the lifecycle hook (EC2
-only: Auto Scaling has hooks, Kubernetes stops a pod with SIGTERM).
+CloudWatch agent on EC2, stdout on EKS), the agent's log group, the lifecycle hook (EC2
+only: Auto Scaling has hooks, Kubernetes stops a pod with SIGTERM) and instance metadata
+(EC2's; a pod does not reach it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def worker_environment(
     emf_endpoint: str,
     lifecycle_hook_name: str | None = None,
     emf_log_group: V | None = None,
+    instance_metadata: bool = True,
 ) -> dict[str, V | str]:
     """The worker container's environment beside ``engine`` on 127.0.0.1 (same host or pod)."""
     env: dict[str, V | str] = {
@@ -42,6 +44,8 @@ def worker_environment(
     }
     if lifecycle_hook_name is not None:
         env["WORKER_LIFECYCLE_HOOK_NAME"] = lifecycle_hook_name
+    if not instance_metadata:
+        env["WORKER_INSTANCE_METADATA"] = "false"
     env["WORKER_EMF_ENDPOINT"] = emf_endpoint
     if emf_log_group is not None:
         env["WORKER_EMF_LOG_GROUP"] = emf_log_group

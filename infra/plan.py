@@ -14,6 +14,7 @@ an ARN in the documentation account 123456789012.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import difflib
 import gc
@@ -689,6 +690,12 @@ def run_program(
     monitor = _Recorder(m)
     # A second run in the same process needs a fresh root stack resource.
     settings.ROOT.set(None)
+    # Pulumi registers the stack on the thread's event loop: after an asyncio.run() in the same
+    # thread (a test, a tool) there is none, and set_mocks would fail.
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     mocks.set_mocks(m, project=project, stack=stack, preview=True, monitor=monitor)
     # Outputs a failed earlier run left pending would fail this one (MockSettings does not
     # reset them).

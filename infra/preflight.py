@@ -116,10 +116,36 @@ def _endpoint_services(config: StackConfig, region: str) -> list[str]:
     return problems
 
 
+def _eks_cluster(config: StackConfig, region: str) -> list[str]:
+    """An existing cluster must be in the stack's VPC (its pods register as ``ip`` targets of
+    target groups in that VPC, and their network policy admits that VPC's range) and run
+    Auto Mode as the config says (which TargetGroupBinding API it serves)."""
+    eks, existing = config.eks, config.network.existing
+    if eks is None or eks.create or eks.cluster_name is None:
+        return []
+    cluster = aws.eks.get_cluster(name=eks.cluster_name)
+    problems = []
+    vpc = cluster.vpc_config.vpc_id
+    if existing is not None and vpc != existing.vpc_id:
+        problems.append(
+            f"{NAMESPACE}:network.existing.vpcId: {existing.vpc_id}, but the cluster {eks.cluster_name} is in "
+            f"{vpc}; set the cluster's VPC and its private subnets (the pods register in the stack's target "
+            "groups, which live in that VPC)"
+        )
+    auto_mode = any(c.enabled for c in cluster.compute_configs)
+    if eks.auto_mode is not None and auto_mode != eks.auto_mode:
+        problems.append(
+            f"{NAMESPACE}:eks.autoMode: {str(eks.auto_mode).lower()}, but the cluster {eks.cluster_name} "
+            f"{'runs' if auto_mode else 'does not run'} EKS Auto Mode; set {str(auto_mode).lower()}"
+        )
+    return problems
+
+
 _RULES: tuple[Callable[[StackConfig, str], list[str]], ...] = (
     _zones,
     _subnets,
     _certificate,
     _ami,
     _endpoint_services,
+    _eks_cluster,
 )

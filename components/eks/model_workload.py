@@ -171,6 +171,8 @@ class ModelWorkload(pulumi.ComponentResource):
             "llm-serving/model": args.model,
         }
         self._selector = {"app.kubernetes.io/name": "llm-serving", "app.kubernetes.io/instance": k}
+        self.node_labels = {"llm-serving/model": args.model, "llm-serving/instance": k}
+        """Labels of the model's GPU nodes (the NodePool's template)."""
         role = self._role()
         namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata=self._meta(namespaced=False), opts=child)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
@@ -252,7 +254,9 @@ class ModelWorkload(pulumi.ComponentResource):
             metadata=self._meta(namespaced=False),
             spec={
                 "template": {
-                    "metadata": {"labels": self._labels},
+                    # Node labels: Karpenter refuses kubernetes.io and k8s.io domains (app.kubernetes.io
+                    # included) but for its well-known ones, so the nodes carry the stack's own.
+                    "metadata": {"labels": self.node_labels},
                     "spec": {
                         "nodeClassRef": NODE_CLASS,
                         "requirements": [

@@ -23,8 +23,6 @@ from components import _metrics
 from components.model_alarms import ERROR_RATE_THRESHOLD_PERCENT, topic_alarm
 from model_server import metrics
 
-MICROSECONDS_PER_SECOND = 1_000_000
-
 
 def alarm_names(prefix: str) -> dict[str, str]:
     """The fixed names of the alarms a deployment rolls back on."""
@@ -86,7 +84,7 @@ class EndpointAlarms(pulumi.ComponentResource):
                 child,
                 name=names["latency"],
                 description=f"{args.model}: p95 model latency above {args.latency_objective_seconds:g} s",
-                threshold=args.latency_objective_seconds * MICROSECONDS_PER_SECOND,
+                threshold=args.latency_objective_seconds * _metrics.MICROSECONDS_PER_SECOND,
                 periods=5,
                 missing="notBreaching",
                 namespace="AWS/SageMaker",

@@ -11,10 +11,8 @@ from typing import Any
 
 import pulumi
 
-from components import dashboard
+from components import _metrics, dashboard
 from model_server import metrics
-
-MICROSECONDS_PER_SECOND = 1_000_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +67,7 @@ def endpoint_widgets(m: dict[str, Any], y: int, region: str) -> list[dict[str, A
                 for stat in ("p50", "p95", "p99")
             ]
             + [
-                [{"expression": f"l{stat} / {MICROSECONDS_PER_SECOND}", "label": stat, "id": f"s{stat}"}]
+                [{"expression": f"l{stat} / {_metrics.MICROSECONDS_PER_SECOND}", "label": stat, "id": f"s{stat}"}]
                 for stat in ("p50", "p95", "p99")
             ],
         ),

@@ -64,19 +64,20 @@ Strategy = Literal["allAtOnce", "canary", "linear", "rolling"]
 
 @dataclass(frozen=True, kw_only=True)
 class DeploymentPolicy:
-    """How SageMaker moves the endpoint to a new configuration (``DeploymentConfig``)."""
+    """How SageMaker moves the endpoint to a new configuration (``DeploymentConfig``). No
+    defaults here: the stack config holds them, with their reasons (infra/config.py,
+    SageMakerDeploymentConfig)."""
 
-    strategy: Strategy = "allAtOnce"
+    strategy: Strategy
     """Blue/green (``allAtOnce``, ``canary``, ``linear``: a new fleet, then traffic moves to
     it) or ``rolling`` (instances replaced in batches, no second fleet)."""
-    step_percent: int = 50
+    step_percent: int
     """Canary size, linear step or rolling batch, in percent of the variant's capacity."""
-    wait_seconds: int = 600
+    wait_seconds: int
     """Between traffic steps or batches: the alarms' window to catch a bad version."""
-    bake_seconds: int = 600
-    """Blue/green: how long the old fleet stays after all traffic moved (a rollback is
-    instant while it is there)."""
-    max_seconds: int = 7200
+    bake_seconds: int
+    """Blue/green: how long the old fleet stays after all traffic moved."""
+    max_seconds: int
     """The whole update's limit, after which SageMaker rolls back."""
 
 
@@ -104,10 +105,7 @@ class SageMakerEndpointArgs:
     inference_ami_version: str = "al2-ami-sagemaker-inference-gpu-3-1"
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[str]]
-    encrypt_volume_with_kms: bool = False
-    """Create a KMS key for the instances' storage volume. Only for types without local NVMe
-    storage: SageMaker refuses a key with those, whose volumes the hardware encrypts."""
-    deployment: DeploymentPolicy = field(default_factory=DeploymentPolicy)
+    deployment: DeploymentPolicy
     rollback_alarm_names: Sequence[str] = ()
     """Alarms that roll a deployment back (at most 10); declared after the endpoint, by name."""
     target_concurrent_requests: float = 8
@@ -218,7 +216,9 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             # SageMaker checks the role's rights when it creates the model.
             opts=pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(depends_on=policies)),
         )
-        key = self._volume_key() if args.encrypt_volume_with_kms else None
+        # No KMS key: every GPU type the config accepts has local NVMe storage, which its
+        # hardware encrypts, and SageMaker refuses a key for such types (docs/reference.md#sagemaker;
+        # the policy rule sagemaker-encrypted-volumes refuses a type without it and without a key).
         config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
             name=_content_name(
@@ -231,7 +231,6 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 args.download_timeout_seconds,
                 args.inference_ami_version,
                 ROUTING_STRATEGY,
-                key.arn if key is not None else "",
             ),
             production_variants=[
                 aws.sagemaker.EndpointConfigurationProductionVariantArgs(
@@ -249,7 +248,6 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                     ],
                 )
             ],
-            kms_key_arn=key.arn if key is not None else None,
             tags=dict(args.tags),
             opts=kept,
         )
@@ -361,16 +359,6 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             for label, document in documents.items()
         ]
         return role, policies
-
-    def _volume_key(self) -> aws.kms.Key:
-        return aws.kms.Key(
-            f"{self._name}-volume",
-            description=f"storage volumes of the SageMaker instances serving {self._args.model}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=dict(self._args.tags),
-            opts=self._child,
-        )
 
     # ------------------------------------------------------------------ rollout
     def _deployment_config(self) -> aws.sagemaker.EndpointDeploymentConfigArgs:

@@ -24,10 +24,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _ecr, _policy
+from model_server.worker.settings import FARGATE_MAX_STOP_TIMEOUT_SECONDS, WorkerSettings
 
-FARGATE_MAX_STOP_TIMEOUT_SECONDS = 120
-"""Fargate sends SIGKILL at most 120 s after SIGTERM (ECS ContainerDefinition stopTimeout):
-the worker's drain (WORKER_DRAIN_SECONDS) must end before it."""
 REQUIRED_WITHOUT_NAT: dict[str, str] = {
     "sagemaker.runtime": "the queue worker invokes the model's endpoint",
     "sagemaker.api": "the queue worker reads the endpoint's status and instances (DescribeEndpoint)",
@@ -45,13 +43,15 @@ class QueueWorkerServiceArgs:
     name_prefix: str
     worker_image: str
     environment: Mapping[str, pulumi.Input[str]]
-    """The worker's whole configuration (docs/worker.md); ``AWS_REGION`` is added, the stack's."""
+    """The worker's whole configuration (docs/worker.md); ``AWS_REGION`` (the stack's) and
+    ``WORKER_DRAIN_SECONDS`` are added."""
     task_policies: Mapping[str, pulumi.Input[str]]
     """IAM policy documents of the task role, by label: queue, results, endpoint."""
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[str]]
     tasks: int = 1
-    drain_seconds: int = 100
+    drain_seconds: int = int(WorkerSettings.model_fields["drain_seconds"].default)
+    """The worker's drain budget on SIGTERM (the worker's own default), set in its environment."""
     log_retention_days: int = 30
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -138,7 +138,9 @@ class QueueWorkerService(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        environment = pulumi.Output.all(**{**dict(args.environment), "AWS_REGION": region})
+        environment = pulumi.Output.all(
+            **{**dict(args.environment), "AWS_REGION": region, "WORKER_DRAIN_SECONDS": str(args.drain_seconds)}
+        )
         containers = pulumi.Output.all(region, logs.name, environment).apply(
             lambda v: json.dumps(
                 [

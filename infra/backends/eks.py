@@ -141,6 +141,9 @@ def build(request: ModelRequest) -> ModelDeployment:
                 drain_seconds=gpu_fleet.WORKER_DRAIN_SECONDS,
                 # Container logs carry the metric documents to CloudWatch; no agent in a pod.
                 emf_endpoint="stdout",
+                # A pod does not reach the node's instance metadata (hop limit 1): Kubernetes
+                # tells the worker to stop with SIGTERM.
+                instance_metadata=False,
             ),
             weights_s3_uri=shared.weights.bucket_name.apply(lambda b: layout.s3_uri(b, model.model_id, model.revision)),
             weights_local_path=local_path,

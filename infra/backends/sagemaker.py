@@ -53,7 +53,6 @@ def build(request: ModelRequest) -> ModelDeployment:
             inference_ami_version=model.sagemaker_inference_ami(),
             vpc_id=shared.network.vpc_id,
             subnet_ids=shared.network.private_subnet_ids,
-            encrypt_volume_with_kms=not instance.local_nvme,
             deployment=DeploymentPolicy(
                 strategy=sm.deployment.strategy,
                 step_percent=sm.deployment.step_percent,

@@ -104,6 +104,10 @@ class WorkerSettings(BaseSettings):
     releases (SQS calls with retries) and the final metrics flush."""
 
     # --- Instance metadata and Auto Scaling -----------------------------------------------
+    instance_metadata: bool = True
+    """Watch EC2 instance metadata (spot notices, rebalance recommendations, the lifecycle
+    state) and publish per instance id. Off in a Kubernetes pod, which the node's IMDS does
+    not answer (hop limit 1), and always off in SageMaker mode (a Fargate task)."""
     imds_url: str = EC2_METADATA_URL
     imds_poll_seconds: float = Field(5, gt=0)
     """AWS's recommended polling period for the spot interruption notice."""
@@ -157,9 +161,9 @@ class WorkerSettings(BaseSettings):
 
     @property
     def watches_instance(self) -> bool:
-        """EC2 instance metadata (spot notices, rebalance, lifecycle) applies: not in
-        SageMaker mode, where the worker runs as an ECS Fargate task."""
-        return not self.on_sagemaker
+        """EC2 instance metadata (spot notices, rebalance, lifecycle) applies: on EC2 only,
+        not in a pod (WORKER_INSTANCE_METADATA=false) nor in SageMaker mode (a Fargate task)."""
+        return self.instance_metadata and not self.on_sagemaker
 
     @property
     def engine_facts(self) -> Engine:

@@ -67,6 +67,15 @@ def test_a_sagemaker_type_has_the_gpus_of_its_ec2_machine_and_local_nvme() -> No
     assert t.hosting_usd_per_hour is None  # not recorded: no source read (docs/reference.md#sagemaker)
 
 
+def test_every_sagemaker_type_has_local_nvme_so_no_kms_key_is_asked_for() -> None:
+    # SageMaker refuses a KmsKeyId for types with local storage; the endpoint sets none, which
+    # holds only while every type the config accepts has it (the policy rule checks the rest).
+    from infra.policies import LOCAL_NVME_FAMILIES
+
+    assert all(t.local_nvme for t in catalog.SAGEMAKER_CATALOG.values())
+    assert all(name.startswith(LOCAL_NVME_FAMILIES) for name in catalog.SAGEMAKER_CATALOG)
+
+
 def test_an_ec2_name_on_sagemaker_is_told_the_sagemaker_name() -> None:
     assert model_errors(instanceTypes=["g5.2xlarge"]) == [
         "llm-serving:models.summarize.instanceTypes[0]: g5.2xlarge is an EC2 instance type; on SageMaker use "

@@ -215,3 +215,37 @@ def test_the_committed_stacks_pass_every_preflight_check_in_a_real_regions_shape
             "aws:ec2/getAmiIds:getAmiIds": amis,
         }
         assert run_plan(stack, invokes=invokes).of_type("aws:ec2/subnet:Subnet")
+
+
+# ------------------------------------------------------------------- an existing EKS cluster
+
+STACKS = ROOT / "tests" / "stacks"
+
+
+def eks_cluster(vpc: str, *, auto_mode: bool) -> Any:
+    """getCluster answering a cluster in ``vpc``, with or without Auto Mode."""
+
+    def answer(m: Any, args: dict[str, Any]) -> dict[str, Any]:
+        from infra.plan import _INVOKES
+
+        found = _INVOKES["aws:eks/getCluster:getCluster"](m, args)
+        compute = [{**found["computeConfigs"][0], "enabled": auto_mode}]
+        return {**found, "vpcConfig": {**found["vpcConfig"], "vpcId": vpc}, "computeConfigs": compute}
+
+    return {"aws:eks/getCluster:getCluster": answer}
+
+
+def test_an_existing_cluster_in_another_vpc_or_mode_stops_the_preview() -> None:
+    with pytest.raises(ConfigError) as e:
+        run_plan("eks-existing", project_dir=STACKS, invokes=eks_cluster("vpc-0fff9999", auto_mode=False))
+    assert e.value.lines == [
+        "llm-serving:network.existing.vpcId: vpc-0abc1234def567890, but the cluster ml-platform is in "
+        "vpc-0fff9999; set the cluster's VPC and its private subnets (the pods register in the stack's target "
+        "groups, which live in that VPC)",
+        "llm-serving:eks.autoMode: true, but the cluster ml-platform does not run EKS Auto Mode; set false",
+    ]
+
+
+def test_an_existing_cluster_as_the_config_describes_it_passes() -> None:
+    plan = run_plan("eks-existing", project_dir=STACKS, invokes=eks_cluster("vpc-0abc1234def567890", auto_mode=True))
+    assert plan.of_type("kubernetes:apps/v1:Deployment")

@@ -359,6 +359,12 @@ def test_sagemaker_mode_watches_no_instance_and_the_ec2_mode_does() -> None:
     assert (sagemaker.watches_instance, WorkerSettings(**QUEUE).watches_instance) == (False, True)
 
 
+def test_a_pod_turns_instance_metadata_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The EKS backend sets WORKER_INSTANCE_METADATA=false (components/worker_environment.py).
+    monkeypatch.setenv("WORKER_INSTANCE_METADATA", "false")
+    assert WorkerSettings(**QUEUE).watches_instance is False
+
+
 def test_the_default_drain_ends_within_fargates_longest_stop_timeout() -> None:
     drain = WorkerSettings(**QUEUE, engine="sagemaker", endpoint_name=ENDPOINT).drain_seconds
 
