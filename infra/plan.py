@@ -410,9 +410,26 @@ class _Mocks(mocks.Mocks):
             arn = self._placeholder(_ARN_FORMATS.get(token, default).format(**fields))
             if token in _ARN_SUFFIX_FORMATS:
                 state["arnSuffix"] = self._placeholder(_ARN_SUFFIX_FORMATS[token].format(**fields))
+        if token == "aws:eks/cluster:Cluster":
+            state.update(self._eks_cluster_outputs(physical, state))
         state.setdefault("arn", arn)
         state.setdefault("name", physical)
         return resource_id, state
+
+    def _eks_cluster_outputs(self, physical: str, state: Mapping[str, Any]) -> dict[str, Any]:
+        """What EKS assigns a cluster it creates (its endpoint, CA, cluster security group and
+        VPC), as placeholders of their real shape: as ``eks:getCluster`` answers for an
+        existing one, so nothing built from them reads empty."""
+        h = hashlib.sha256(physical.encode()).hexdigest()
+        return {
+            "endpoint": self._placeholder(f"https://{h[:32].upper()}.gr7.{self.region}.eks.amazonaws.com"),
+            "certificateAuthority": {"data": self._placeholder(f"{physical}-certificate-authority-data")},
+            "vpcConfig": {
+                **(state.get("vpcConfig") or {}),
+                "clusterSecurityGroupId": self._placeholder(f"sg-{h[:17]}"),
+                "vpcId": self._placeholder(f"vpc-{h[17:34]}"),
+            },
+        }
 
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         answer = self.invokes.get(args.token)

@@ -210,6 +210,9 @@ _CFN_SSE = "BucketEncryption.ServerSideEncryptionConfiguration[]"
 #   infra/aws_limits.py and the 16-character model names).
 # - The dynamic InstanceRefresh resource: no CloudFormation type (infra/aws_limits.py checks
 #   its preferences); llm-serving:* components declare no AWS resource of their own.
+# - Kubernetes objects (``kubernetes:*``) and the Kubernetes provider of an EKS cluster: the
+#   cluster's API server takes them, not AWS's; tests/k8s_schemas.py checks them against
+#   Kubernetes' own schemas.
 TABLE: dict[str, CfnResource] = {
     "aws:appautoscaling/policy:Policy": CfnResource(
         "AWS::ApplicationAutoScaling::ScalingPolicy",
@@ -786,6 +789,53 @@ TABLE: dict[str, CfnResource] = {
             _p("tags", "Tags", tag_list),
         ),
     ),
+    "aws:eks/cluster:Cluster": CfnResource(
+        "AWS::EKS::Cluster",
+        (
+            *_name("name", "Name", prefix=False),
+            *_props(
+                roleArn="RoleArn",
+                version="Version",
+                bootstrapSelfManagedAddons="BootstrapSelfManagedAddons",
+                deletionProtection="DeletionProtection",
+                accessConfig__authenticationMode="AccessConfig.AuthenticationMode",
+                accessConfig__bootstrapClusterCreatorAdminPermissions="AccessConfig.BootstrapClusterCreatorAdminPermissions",
+                computeConfig__enabled="ComputeConfig.Enabled",
+                computeConfig__nodeRoleArn="ComputeConfig.NodeRoleArn",
+                kubernetesNetworkConfig__elasticLoadBalancing__enabled=(
+                    "KubernetesNetworkConfig.ElasticLoadBalancing.Enabled"
+                ),
+                kubernetesNetworkConfig__ipFamily="KubernetesNetworkConfig.IpFamily",
+                kubernetesNetworkConfig__serviceIpv4Cidr="KubernetesNetworkConfig.ServiceIpv4Cidr",
+                storageConfig__blockStorage__enabled="StorageConfig.BlockStorage.Enabled",
+                upgradePolicy__supportType="UpgradePolicy.SupportType",
+                zonalShiftConfig__enabled="ZonalShiftConfig.Enabled",
+                vpcConfig__endpointPrivateAccess="ResourcesVpcConfig.EndpointPrivateAccess",
+                vpcConfig__endpointPublicAccess="ResourcesVpcConfig.EndpointPublicAccess",
+            ),
+            _p("computeConfig.nodePools[]", "ComputeConfig.NodePools[]"),
+            # A list of log types in Pulumi; a list of {Type} under Logging.ClusterLogging in CloudFormation.
+            _p("enabledClusterLogTypes[]", "Logging.ClusterLogging.EnabledTypes[].Type"),
+            _p("vpcConfig.subnetIds[]", "ResourcesVpcConfig.SubnetIds[]"),
+            _p("vpcConfig.securityGroupIds[]", "ResourcesVpcConfig.SecurityGroupIds[]"),
+            _p("vpcConfig.publicAccessCidrs[]", "ResourcesVpcConfig.PublicAccessCidrs[]"),
+            _p("tags", "Tags", tag_list),
+        ),
+    ),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": CfnResource(
+        "AWS::EKS::PodIdentityAssociation",
+        (
+            *_props(
+                clusterName="ClusterName",
+                namespace="Namespace",
+                serviceAccount="ServiceAccount",
+                roleArn="RoleArn",
+                targetRoleArn="TargetRoleArn",
+                disableSessionTags="DisableSessionTags",
+            ),
+            _p("tags", "Tags", tag_list),
+        ),
+    ),
     "aws:iam/instanceProfile:InstanceProfile": CfnResource(
         "AWS::IAM::InstanceProfile", (*_name("name", "InstanceProfileName"), *_props(role="Roles[]", path="Path"))
     ),
@@ -1143,12 +1193,29 @@ TABLE: dict[str, CfnResource] = {
         (_p("redriveAllowPolicy", "RedriveAllowPolicy", json_object),),
         {"queueUrl": "names the queue: AWS assigns the URL at deploy time"},
     ),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": CfnResource(
+        # One rule of a security group, declared on its own (AuthorizeSecurityGroupIngress).
+        "AWS::EC2::SecurityGroupIngress",
+        _props(
+            securityGroupId="GroupId",
+            description="Description",
+            fromPort="FromPort",
+            toPort="ToPort",
+            ipProtocol="IpProtocol",
+            cidrIpv4="CidrIp",
+            cidrIpv6="CidrIpv6",
+            prefixListId="SourcePrefixListId",
+            referencedSecurityGroupId="SourceSecurityGroupId",
+        ),
+    ),
 }
 """Each AWS resource type the plans declare: its CloudFormation type and the wire properties
-it checks. Skipped: ``llm-serving:*`` components (no AWS resource of their own) and the
-dynamic InstanceRefresh (``pulumi-python:dynamic``; it calls StartInstanceRefresh itself)."""
+it checks. Skipped: ``llm-serving:*`` components (no AWS resource of their own), the
+dynamic InstanceRefresh (``pulumi-python:dynamic``; it calls StartInstanceRefresh itself),
+and Kubernetes objects and their provider (``kubernetes:*``, ``pulumi:providers:kubernetes``:
+sent to the cluster's API server, checked by tests/k8s_schemas.py)."""
 
-SKIPPED_TYPE = re.compile(r"^(llm-serving:|pulumi-python:dynamic)")
+SKIPPED_TYPE = re.compile(r"^(llm-serving:|pulumi-python:dynamic|kubernetes:|pulumi:providers:kubernetes$)")
 
 
 # ---------------------------------------------------------------------------- schemas

@@ -105,7 +105,7 @@ def scheduled_plan() -> Plan:
     return run_plan("dev", overrides=SCHEDULED)
 
 
-PLANS = ["dev_plan", "prod_plan", "mixed_plan", "edges_plan", "scheduled_plan"]
+PLANS = ["dev_plan", "prod_plan", "mixed_plan", "edges_plan", "scheduled_plan", "eks_existing_plan", "eks_created_plan"]
 
 
 # ----------------------------------------------------------------------------- table
@@ -263,4 +263,37 @@ def test_values_aws_refuses_are_found(dev_plan: Plan, pulumi_type: str, path: st
     resource = dev_plan.of_type(pulumi_type)[0]
     assert resource_violations(resource, dev_plan.computed) == []
     found = [str(v) for v in resource_violations(_with(resource, path, value), dev_plan.computed)]
+    assert any(message in line for line in found), found
+
+
+@pytest.mark.parametrize(
+    ("pulumi_type", "path", "value", "message"),
+    [
+        (
+            "aws:eks/cluster:Cluster",
+            "enabledClusterLogTypes",
+            ["api", "controllermanager"],
+            "enabledClusterLogTypes[1] -> AWS::EKS::Cluster.Logging.ClusterLogging.EnabledTypes[].Type: "
+            "'controllermanager' is not one of ['api', 'audit', 'authenticator', 'controllerManager', 'scheduler']",
+        ),
+        (
+            "aws:eks/cluster:Cluster",
+            "accessConfig.authenticationMode",
+            "IAM",
+            "accessConfig.authenticationMode -> AWS::EKS::Cluster.AccessConfig.AuthenticationMode: 'IAM' is not one of",
+        ),
+        (
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "fromPort",
+            -2,
+            "fromPort -> AWS::EC2::SecurityGroupIngress.FromPort: -2 is less than the minimum of -1",
+        ),
+    ],
+)
+def test_values_aws_refuses_on_eks_are_found(
+    eks_created_plan: Plan, pulumi_type: str, path: str, value: Any, message: str
+) -> None:
+    resource = eks_created_plan.of_type(pulumi_type)[0]
+    assert resource_violations(resource, eks_created_plan.computed) == []
+    found = [str(v) for v in resource_violations(_with(resource, path, value), eks_created_plan.computed)]
     assert any(message in line for line in found), found
