@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+from components._policy import Statement, allow
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
@@ -33,3 +36,17 @@ def repository_arn(image: str) -> str:
         raise ValueError(f"not an Amazon ECR image with a tag or digest: {image!r}")
     partition = "aws-cn" if ".amazonaws.com.cn/" in image else "aws"
     return f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
+
+
+PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+"""What pulling an image from a repository takes (besides logging in)."""
+
+
+def pull_statements(images: Sequence[str], sid: str) -> list[Statement]:
+    """IAM statements to pull those of ``images`` that are in ECR: log in, and read their
+    repositories only. None when no image is in ECR."""
+    arns = [repository_arn(i) for i in images if is_ecr_image(i)]
+    if not arns:
+        return []
+    # GetAuthorizationToken has no resource to scope it to.
+    return [allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"), allow(PULL_ACTIONS, arns, sid=sid)]

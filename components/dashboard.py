@@ -138,3 +138,32 @@ def queue_widget(name: str, x: int, y: int, region: str, queue: str, dead_letter
             ],
         ],
     )
+
+
+def requests_widget(name: str, x: int, y: int, region: str, target_group: list[str]) -> dict[str, Any]:
+    """Requests per second through the model's target group (``target_group``: the metric's
+    LoadBalancer and TargetGroup dimensions)."""
+    return widget(
+        f"{name}: requests per second",
+        x,
+        y,
+        region,
+        [
+            ["AWS/ApplicationELB", "RequestCount", *target_group, {"id": "r", "stat": "Sum", "visible": False}],
+            [{"expression": "r / PERIOD(r)", "label": "requests/s", "id": "rps"}],
+        ],
+    )
+
+
+def latency_widget(name: str, x: int, y: int, region: str, target_group: list[str]) -> dict[str, Any]:
+    """The target group's response time, p50, p95 and p99."""
+    return widget(
+        f"{name}: latency (s)",
+        x,
+        y,
+        region,
+        [
+            ["AWS/ApplicationELB", "TargetResponseTime", *target_group, {"stat": stat, "label": stat}]
+            for stat in ("p50", "p95", "p99")
+        ],
+    )

@@ -293,3 +293,13 @@ def _subnet_cidrs(cidr: str, count: int) -> tuple[list[str], list[str]]:
     bits = math.ceil(math.log2(2 * count))
     blocks = [str(b) for b in network.subnets(prefixlen_diff=bits)]
     return blocks[:count], blocks[count : 2 * count]
+
+
+def https_egress(description: str) -> list[aws.ec2.SecurityGroupEgressArgs]:
+    """A security group's only way out: HTTPS, for AWS's APIs and S3 (through the VPC's
+    endpoints or NAT); DNS goes to the VPC's resolver, which security groups do not filter."""
+    return [
+        aws.ec2.SecurityGroupEgressArgs(
+            protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"], description=description
+        )
+    ]

@@ -146,15 +146,7 @@ class WeightsStaging(pulumi.ComponentResource):
                     sid="WriteBuildLogs",
                 )
             ),
-            "image": _policy.document(
-                # GetAuthorizationToken has no resource to scope it to.
-                _policy.allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),
-                _policy.allow(
-                    ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                    [_ecr.repository_arn(args.worker_image)],
-                    sid="PullWorkerImage",
-                ),
-            ),
+            "image": _policy.document(*_ecr.pull_statements((args.worker_image,), sid="PullWorkerImage")),
         }
         if args.token_secret_arn is not None:
             documents["token"] = _policy.document(

@@ -1118,6 +1118,12 @@ class ModelConfig(Section):
             return engine.image
 
     @property
+    def latency_objective_seconds(self) -> float:
+        """What the latency alarms hold a model's p95 response to: half its longest allowed
+        generation, so a model that answers in anything like its limit is slower than planned."""
+        return float(self.max_generation_seconds) / 2
+
+    @property
     def instance_catalog(self) -> list[catalog.InstanceType]:
         """The machines of ``instance_types`` (on SageMaker, the EC2 entry of its one type)."""
         if self.backend == "sagemaker":

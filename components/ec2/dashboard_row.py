@@ -75,26 +75,8 @@ def fleet_widgets(m: dict[str, Any], y: int, region: str) -> list[dict[str, Any]
     n = " + ".join(f"FILL(i{i}, 0)" for i in range(len(groups))) or "0"
     w = dashboard.WIDGET_WIDTH
     return [
-        dashboard.widget(
-            f"{name}: requests per second",
-            0,
-            y,
-            region,
-            [
-                ["AWS/ApplicationELB", "RequestCount", *tg, {"id": "r", "stat": "Sum", "visible": False}],
-                [{"expression": "r / PERIOD(r)", "label": "requests/s", "id": "rps"}],
-            ],
-        ),
-        dashboard.widget(
-            f"{name}: latency (s)",
-            w,
-            y,
-            region,
-            [
-                ["AWS/ApplicationELB", "TargetResponseTime", *tg, {"stat": stat, "label": stat}]
-                for stat in ("p50", "p95", "p99")
-            ],
-        ),
+        dashboard.requests_widget(name, 0, y, region, tg),
+        dashboard.latency_widget(name, w, y, region, tg),
         dashboard.widget(
             f"{name}: tokens per second",
             2 * w,

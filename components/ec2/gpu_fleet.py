@@ -300,17 +300,9 @@ class GpuFleet(pulumi.ComponentResource):
             documents["token"] = a.weights.token_policy_json
         else:
             documents["weights"] = a.weights.read_policy_json
-        registries = _ecr.registries(a.engine_image, a.worker_image)
-        if registries:
-            documents["images"] = _policy.document(
-                # GetAuthorizationToken has no resource to scope it to.
-                _policy.allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),
-                _policy.allow(
-                    ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                    [_ecr.repository_arn(i) for i in (a.engine_image, a.worker_image) if _ecr.is_ecr_image(i)],
-                    sid="PullImages",
-                ),
-            )
+        pull = _ecr.pull_statements((a.engine_image, a.worker_image), sid="PullImages")
+        if pull:
+            documents["images"] = _policy.document(*pull)
         policies: list[pulumi.Resource] = [
             aws.iam.RolePolicy(f"{self._name}-{label}", role=role.id, policy=document, opts=child)
             for label, document in documents.items()

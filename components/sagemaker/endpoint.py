@@ -35,6 +35,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _ecr, _policy
+from components.network import https_egress
 from components.sagemaker.schedule import aws_cron
 from components.schedule import Schedule
 from model_server import metrics
@@ -171,15 +172,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
             f"{name}-endpoint",
             vpc_id=args.vpc_id,
             description=f"SageMaker instances of {args.model}: nothing reaches them but SageMaker",
-            egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    protocol="tcp",
-                    from_port=443,
-                    to_port=443,
-                    cidr_blocks=["0.0.0.0/0"],
-                    description="model data from S3 through the VPC",
-                )
-            ],
+            egress=https_egress("model data from S3 through the VPC"),
             tags=dict(args.tags),
             opts=self._child,
         )
@@ -344,16 +337,9 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 ),
             ),
         }
-        if _ecr.is_ecr_image(a.image):
-            documents["image"] = _policy.document(
-                # GetAuthorizationToken has no resource to scope it to.
-                _policy.allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),
-                _policy.allow(
-                    ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                    [_ecr.repository_arn(a.image)],
-                    sid="PullImage",
-                ),
-            )
+        pull = _ecr.pull_statements((a.image,), sid="PullImage")
+        if pull:
+            documents["image"] = _policy.document(*pull)
         policies: list[pulumi.Resource] = [
             aws.iam.RolePolicy(f"{self._name}-{label}", role=role.id, policy=document, opts=child)
             for label, document in documents.items()

@@ -24,6 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _ecr, _policy
+from components.network import https_egress
 from model_server.worker.settings import FARGATE_MAX_STOP_TIMEOUT_SECONDS, WorkerSettings
 
 REQUIRED_WITHOUT_NAT: dict[str, str] = {
@@ -109,16 +110,7 @@ class QueueWorkerService(pulumi.ComponentResource):
                 sid="WriteOwnLogs",
             )
         ]
-        if _ecr.is_ecr_image(args.worker_image):
-            statements += [
-                # GetAuthorizationToken has no resource to scope it to.
-                _policy.allow(["ecr:GetAuthorizationToken"], ["*"], sid="EcrLogin"),
-                _policy.allow(
-                    ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                    [_ecr.repository_arn(args.worker_image)],
-                    sid="PullImage",
-                ),
-            ]
+        statements += _ecr.pull_statements((args.worker_image,), sid="PullImage")
         aws.iam.RolePolicy(
             f"{name}-worker-start", role=execution_role.id, policy=_policy.document(*statements), opts=child
         )
@@ -126,15 +118,7 @@ class QueueWorkerService(pulumi.ComponentResource):
             f"{name}-worker",
             vpc_id=args.vpc_id,
             description=f"queue worker of {args.model}: no ingress",
-            egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    protocol="tcp",
-                    from_port=443,
-                    to_port=443,
-                    cidr_blocks=["0.0.0.0/0"],
-                    description="AWS APIs: SQS, S3, SageMaker, CloudWatch Logs, ECR",
-                )
-            ],
+            egress=https_egress("AWS APIs: SQS, S3, SageMaker, CloudWatch Logs, ECR"),
             tags=dict(args.tags),
             opts=child,
         )

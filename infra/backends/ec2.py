@@ -102,7 +102,7 @@ def build(request: ModelRequest) -> ModelDeployment:
             group_names=[g.name for g in fleet.groups],
             spot_group_name=fleet.spot_group.name if fleet.spot_group is not None else None,
             min_healthy_hosts=capacity.min,
-            latency_objective_seconds=float(model.max_generation_seconds) / 2,
+            latency_objective_seconds=model.latency_objective_seconds,
             # Scaling out from zero takes a model load; one generation takes up to its limit.
             slowest_consumer_start_seconds=max(fleet_args.grace_seconds, model.max_generation_seconds),
         ),

@@ -188,7 +188,7 @@ def build(request: ModelRequest) -> ModelDeployment:
             load_balancer_arn_suffix=balancer.arn_suffix,
             target_group_arn_suffix=route.arn_suffix,
             min_healthy_hosts=capacity.min,
-            latency_objective_seconds=float(model.max_generation_seconds) / 2,
+            latency_objective_seconds=model.latency_objective_seconds,
             # Scaling out from zero takes a node, the image and a model load.
             slowest_consumer_start_seconds=max(startup, model.max_generation_seconds),
         ),

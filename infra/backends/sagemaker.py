@@ -34,7 +34,6 @@ def build(request: ModelRequest) -> ModelDeployment:
     instance = model.sagemaker_instance
     prefix_ = layout.prefix(model.model_id, model.revision)
     capacity, schedule = model.capacity, model.schedule
-    latency_objective_seconds = float(model.max_generation_seconds) / 2
     endpoint = SageMakerEndpoint(
         name,
         SageMakerEndpointArgs(
@@ -81,7 +80,7 @@ def build(request: ModelRequest) -> ModelDeployment:
             variant_name=endpoint.variant_name,
             # Off-hours keep one instance: a schedule must not page every night.
             min_instances=1 if schedule else capacity.min,
-            latency_objective_seconds=latency_objective_seconds,
+            latency_objective_seconds=model.latency_objective_seconds,
         ),
     )
     per_instance = engine.worker_in_flight(model.max_concurrent_requests)
