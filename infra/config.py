@@ -810,6 +810,8 @@ class ModelConfig(Section):
                 f"start; lower it to {shape.context_length} or less",
             )
         self._check_instance_types(problems, shape)
+        if self.capacity.max < self.capacity.min:
+            problems.add("capacity.max", f"must be at least min ({self.capacity.min})")
         if self.backend == "sagemaker":
             self._sagemaker_rules(problems, (info.context or {}).get("region"))
         elif self.backend == "eks":
@@ -830,21 +832,15 @@ class ModelConfig(Section):
                 f"is 0{default}, but a SageMaker real-time endpoint cannot scale to zero (only with inference "
                 "components, which this stack does not use): set capacity.min to 1 or more",
             )
-        if c.max < c.min:
-            problems.add("capacity.max", f"must be at least min ({c.min})")
-        why = {
-            "on_demand_base": "SageMaker real-time endpoints have no spot: every instance is on-demand",
-            "on_demand_fallback_max": "SageMaker real-time endpoints have no spot to fall back from",
-            "warm_pool": "SageMaker real-time endpoints have no warm pools",
-        }
-        for field in sorted(c.model_fields_set & why.keys()):
-            problems.add(f"capacity.{to_camel(field)}", f"{why[field]}: remove it")
-        if self.weights.source == "hub":
-            problems.add(
-                "weights.source",
-                "SageMaker endpoints run network-isolated, so the weights come from the stack's bucket: set 's3' "
-                "(or remove the key) and stage them with `llm-serving weights stage`",
-            )
+        self._fleet_keys_refused(
+            problems,
+            on_demand_base="SageMaker real-time endpoints have no spot: every instance is on-demand",
+            on_demand_fallback_max="SageMaker real-time endpoints have no spot to fall back from",
+            warm_pool="SageMaker real-time endpoints have no warm pools",
+        )
+        self._staged_weights_only(
+            problems, "SageMaker endpoints run network-isolated, so the weights come from the stack's bucket"
+        )
         low, high = SAGEMAKER_TIMEOUT_RANGE
         grace = self.health_check_grace_seconds
         if grace is not None and grace > high:
@@ -909,22 +905,15 @@ class ModelConfig(Section):
 
     def _eks_rules(self, problems: _Problems) -> None:
         """What a Deployment scaled by KEDA on GPU nodes cannot do (docs/reference.md#eks)."""
-        c = self.capacity
-        if c.max < c.min:
-            problems.add("capacity.max", f"must be at least min ({c.min})")
-        why = {
-            "on_demand_base": "EKS pods run on the node pool's capacity types (eks.capacityTypes), not on a base",
-            "on_demand_fallback_max": "the EKS node pool falls back to on-demand itself (eks.capacityTypes)",
-            "warm_pool": "EKS has no warm pools",
-        }
-        for field in sorted(c.model_fields_set & why.keys()):
-            problems.add(f"capacity.{to_camel(field)}", f"{why[field]}: remove it")
-        if self.weights.source == "hub":
-            problems.add(
-                "weights.source",
-                "EKS pods copy staged weights from the stack's bucket (no Hugging Face token in the cluster): "
-                "set 's3' (or remove the key) and stage them with `llm-serving weights stage`",
-            )
+        self._fleet_keys_refused(
+            problems,
+            on_demand_base="EKS pods run on the node pool's capacity types (eks.capacityTypes), not on a base",
+            on_demand_fallback_max="the EKS node pool falls back to on-demand itself (eks.capacityTypes)",
+            warm_pool="EKS has no warm pools",
+        )
+        self._staged_weights_only(
+            problems, "EKS pods copy staged weights from the stack's bucket (no Hugging Face token in the cluster)"
+        )
         if self.schedule is not None:
             problems.add(
                 "schedule", "not available on EKS yet (KEDA scales on the queue, to zero when min is 0): remove it"
@@ -945,10 +934,21 @@ class ModelConfig(Section):
             if kind in capacity_types[:i]:
                 problems.add(f"eks.capacityTypes[{i}]", f"{kind} is listed twice")
 
+    def _fleet_keys_refused(self, problems: _Problems, **why: str) -> None:
+        """The EC2 fleet's capacity keys a backend has no use for, each refused with ``why``
+        (by field name) when set."""
+        for field in sorted(self.capacity.model_fields_set & why.keys()):
+            problems.add(f"capacity.{to_camel(field)}", f"{why[field]}: remove it")
+
+    def _staged_weights_only(self, problems: _Problems, why: str) -> None:
+        if self.weights.source == "hub":
+            problems.add(
+                "weights.source",
+                f"{why}: set 's3' (or remove the key) and stage them with `llm-serving weights stage`",
+            )
+
     def _capacity_rules(self, problems: _Problems) -> None:
         c = self.capacity
-        if c.max < c.min:
-            problems.add("capacity.max", f"must be at least min ({c.min})")
         if c.on_demand_base > c.max:
             problems.add("capacity.onDemandBase", f"must be at most max ({c.max})")
         elif c.fallback_max > c.max - c.on_demand_base:
