@@ -43,18 +43,15 @@ def document(*statements: Statement) -> pulumi.Output[str]:
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def assume_role_policy(service: str) -> str:
+def service_trust(service: str, *, tag_session: bool = False) -> Statement:
+    """A trust statement letting exactly one AWS service assume the role; ``tag_session`` for
+    services that tag the sessions they open (EKS, EKS Pod Identity)."""
+    action: str | list[str] = ["sts:AssumeRole", "sts:TagSession"] if tag_session else "sts:AssumeRole"
+    return {"Effect": "Allow", "Principal": {"Service": service}, "Action": action}
+
+
+def assume_role_policy(service: str, *, tag_session: bool = False) -> str:
     """Trust policy that lets exactly one AWS service assume the role."""
     return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": service},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        },
-        sort_keys=True,
+        {"Version": "2012-10-17", "Statement": [service_trust(service, tag_session=tag_session)]}, sort_keys=True
     )

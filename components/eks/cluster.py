@@ -39,19 +39,6 @@ CONTROL_PLANE_LOGS = ("api", "audit", "authenticator")
 """Who did what to the cluster, kept in CloudWatch Logs."""
 
 
-def _trust(service: str) -> str:
-    """Trust of an EKS service role: EKS assumes it and tags its sessions."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
-            ],
-        },
-        sort_keys=True,
-    )
-
-
 @dataclass(frozen=True, kw_only=True)
 class CreatedCluster:
     """An Auto Mode cluster the stack creates in its own network."""
@@ -108,7 +95,11 @@ class EksCluster(pulumi.ComponentResource):
 
     def _create(self, c: CreatedCluster) -> aws.eks.Cluster:
         child = pulumi.ResourceOptions(parent=self)
-        cluster_role = aws.iam.Role(f"{self._name}-cluster", assume_role_policy=_trust("eks.amazonaws.com"), opts=child)
+        cluster_role = aws.iam.Role(
+            f"{self._name}-cluster",
+            assume_role_policy=_policy.assume_role_policy("eks.amazonaws.com", tag_session=True),
+            opts=child,
+        )
         node_role = aws.iam.Role(
             f"{self._name}-node", assume_role_policy=_policy.assume_role_policy("ec2.amazonaws.com"), opts=child
         )

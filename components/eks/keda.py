@@ -11,13 +11,13 @@ rendered (docs/reference.md#eks); ``pulumi preview`` fetches it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components import _policy
 from components.eks import KEDA_CHART_VERSION as CHART_VERSION
 
 CHART_REPOSITORY = "https://kedacore.github.io/charts"
@@ -26,21 +26,8 @@ OPERATOR_SERVICE_ACCOUNT = "keda-operator"
 """The chart's default name of the operator's service account."""
 
 
-def pod_identity_trust() -> str:
-    """Trust of a role that EKS Pod Identity hands to pods (it assumes and tags sessions)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "pods.eks.amazonaws.com"},
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                }
-            ],
-        },
-        sort_keys=True,
-    )
+POD_IDENTITY_SERVICE = "pods.eks.amazonaws.com"
+"""EKS Pod Identity: it assumes a pod's role and tags the session."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +43,11 @@ class Keda(pulumi.ComponentResource):
     def __init__(self, name: str, args: KedaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("llm-serving:k8s:Keda", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(f"{name}-operator", assume_role_policy=pod_identity_trust(), opts=child)
+        role = aws.iam.Role(
+            f"{name}-operator",
+            assume_role_policy=_policy.assume_role_policy(POD_IDENTITY_SERVICE, tag_session=True),
+            opts=child,
+        )
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels={"app.kubernetes.io/managed-by": "pulumi"}),

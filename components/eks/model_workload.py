@@ -32,7 +32,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.eks.keda import pod_identity_trust
+from components import _policy
+from components.eks.keda import POD_IDENTITY_SERVICE
 from components.load_balancer import HEALTH_CHECK_INTERVAL_SECONDS, UNHEALTHY_THRESHOLD
 from model_server.engines import Engine
 
@@ -230,7 +231,7 @@ class ModelWorkload(pulumi.ComponentResource):
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        *json.loads(pod_identity_trust())["Statement"],
+                        _policy.service_trust(POD_IDENTITY_SERVICE, tag_session=True),
                         {"Effect": "Allow", "Principal": {"AWS": keda}, "Action": "sts:AssumeRole"},
                     ],
                 },
