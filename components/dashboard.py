@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _metrics
+from model_server import metrics
 
 WIDGET_WIDTH = 6
 WIDGET_HEIGHT = 6
@@ -167,3 +168,17 @@ def latency_widget(name: str, x: int, y: int, region: str, target_group: list[st
             for stat in ("p50", "p95", "p99")
         ],
     )
+
+
+def row_values(name: str, **outputs: pulumi.Input[Any]) -> pulumi.Output[dict[str, Any]]:
+    """A row's values (``DashboardRow.values``): the model's name and ``outputs`` resolved."""
+    return pulumi.Output.all(**outputs).apply(lambda v: {"name": name, **v})
+
+
+def worker_failures(name: str, *, retried_label: str) -> list[list[Any]]:
+    """The worker's failed results and the engine errors it retried (every backend's errors graph)."""
+    model_dim = [metrics.DIMENSION_MODEL, name]
+    return [
+        [metrics.NAMESPACE, metrics.FAILED, *model_dim, {"stat": "Sum", "label": "failed results"}],
+        [metrics.NAMESPACE, metrics.ENGINE_ERRORS, *model_dim, {"stat": "Sum", "label": retried_label}],
+    ]

@@ -30,24 +30,15 @@ class FleetDashboardRow:
     """Catalog price of the on-demand instance type (the first of the model's types)."""
 
     def values(self) -> pulumi.Output[dict[str, Any]]:
-        return pulumi.Output.all(
-            self.load_balancer_arn_suffix,
-            self.target_group_arn_suffix,
-            self.queue_name,
-            self.dead_letter_queue_name,
-            self.on_demand_group_name,
-            self.spot_group_name,
-        ).apply(
-            lambda v: {
-                "name": self.name,
-                "lb": v[0],
-                "tg": v[1],
-                "queue": v[2],
-                "dlq": v[3],
-                "od": v[4],
-                "spot": v[5],
-                "price": self.on_demand_usd_per_hour,
-            }
+        return dashboard.row_values(
+            self.name,
+            lb=self.load_balancer_arn_suffix,
+            tg=self.target_group_arn_suffix,
+            queue=self.queue_name,
+            dlq=self.dead_letter_queue_name,
+            od=self.on_demand_group_name,
+            spot=self.spot_group_name,
+            price=self.on_demand_usd_per_hour,
         )
 
     def widgets(self, values: dict[str, Any], y: int, region: str) -> list[dict[str, Any]]:
@@ -139,13 +130,7 @@ def fleet_widgets(m: dict[str, Any], y: int, region: str) -> list[dict[str, Any]
                     m["lb"],
                     {"stat": "Sum", "label": "load balancer 5xx (all models)"},
                 ],
-                [metrics.NAMESPACE, metrics.FAILED, *model_dim, {"stat": "Sum", "label": "failed results"}],
-                [
-                    metrics.NAMESPACE,
-                    metrics.ENGINE_ERRORS,
-                    *model_dim,
-                    {"stat": "Sum", "label": "retried engine errors"},
-                ],
+                *dashboard.worker_failures(name, retried_label="retried engine errors"),
             ],
         ),
         dashboard.widget(

@@ -25,9 +25,13 @@ class PodsDashboardRow:
     dead_letter_queue_name: pulumi.Input[str]
 
     def values(self) -> pulumi.Output[dict[str, Any]]:
-        return pulumi.Output.all(
-            self.load_balancer_arn_suffix, self.target_group_arn_suffix, self.queue_name, self.dead_letter_queue_name
-        ).apply(lambda v: {"name": self.name, "lb": v[0], "tg": v[1], "queue": v[2], "dlq": v[3]})
+        return dashboard.row_values(
+            self.name,
+            lb=self.load_balancer_arn_suffix,
+            tg=self.target_group_arn_suffix,
+            queue=self.queue_name,
+            dlq=self.dead_letter_queue_name,
+        )
 
     def widgets(self, values: dict[str, Any], y: int, region: str) -> list[dict[str, Any]]:
         return pod_widgets(values, y, region)
@@ -82,13 +86,7 @@ def pod_widgets(m: dict[str, Any], y: int, region: str) -> list[dict[str, Any]]:
                     *tg,
                     {"stat": "Sum", "label": "connections refused"},
                 ],
-                [metrics.NAMESPACE, metrics.FAILED, *model_dim, {"stat": "Sum", "label": "failed results"}],
-                [
-                    metrics.NAMESPACE,
-                    metrics.ENGINE_ERRORS,
-                    *model_dim,
-                    {"stat": "Sum", "label": "retried engine errors"},
-                ],
+                *dashboard.worker_failures(name, retried_label="retried engine errors"),
             ],
         ),
         dashboard.widget(

@@ -24,16 +24,12 @@ class EndpointDashboardRow:
     dead_letter_queue_name: pulumi.Input[str]
 
     def values(self) -> pulumi.Output[dict[str, Any]]:
-        return pulumi.Output.all(
-            self.endpoint_name, self.variant_name, self.queue_name, self.dead_letter_queue_name
-        ).apply(
-            lambda v: {
-                "name": self.name,
-                "endpoint": v[0],
-                "variant": v[1],
-                "queue": v[2],
-                "dlq": v[3],
-            }
+        return dashboard.row_values(
+            self.name,
+            endpoint=self.endpoint_name,
+            variant=self.variant_name,
+            queue=self.queue_name,
+            dlq=self.dead_letter_queue_name,
         )
 
     def widgets(self, values: dict[str, Any], y: int, region: str) -> list[dict[str, Any]]:
@@ -98,8 +94,7 @@ def endpoint_widgets(m: dict[str, Any], y: int, region: str) -> list[dict[str, A
             [
                 ["AWS/SageMaker", "Invocation5XXErrors", *variant, {"stat": "Sum", "label": "endpoint 5xx"}],
                 ["AWS/SageMaker", "Invocation4XXErrors", *variant, {"stat": "Sum", "label": "endpoint 4xx"}],
-                [metrics.NAMESPACE, metrics.FAILED, *model_dim, {"stat": "Sum", "label": "failed results"}],
-                [metrics.NAMESPACE, metrics.ENGINE_ERRORS, *model_dim, {"stat": "Sum", "label": "retried errors"}],
+                *dashboard.worker_failures(name, retried_label="retried errors"),
             ],
         ),
         dashboard.widget(
