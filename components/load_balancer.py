@@ -173,6 +173,10 @@ class ModelLoadBalancer(pulumi.ComponentResource):
         self.arn_suffix = self.load_balancer.arn_suffix
         self.register_outputs({"dns_name": self.dns_name, "listener_arn": self.listener_arn})
 
+    def url(self, path: str = "") -> pulumi.Output[str]:
+        """The load balancer's URL (its scheme and DNS name), with ``path`` (a route's prefix)."""
+        return self.dns_name.apply(lambda d: f"{self.scheme}://{d}{path}")
+
     def _access_log_bucket(self, name: str, force_destroy: bool) -> aws.s3.Bucket:
         # The region's Elastic Load Balancing account writes the logs.
         elb_account = aws.elb.get_service_account_output(opts=pulumi.InvokeOptions(parent=self)).arn

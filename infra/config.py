@@ -1118,6 +1118,14 @@ class ModelConfig(Section):
             return engine.image
 
     @property
+    def backlog_target(self) -> float:
+        """Queued plus in-flight requests per instance (or pod) that scaling aims for:
+        targetBacklogPerInstance, else maxConcurrentRequests (each instance full, nothing waiting)."""
+        if self.target_backlog_per_instance is not None:
+            return self.target_backlog_per_instance
+        return self.max_concurrent_requests
+
+    @property
     def latency_objective_seconds(self) -> float:
         """What the latency alarms hold a model's p95 response to: half its longest allowed
         generation, so a model that answers in anything like its limit is slower than planned."""

@@ -198,7 +198,7 @@ def build(config: StackConfig) -> dict[str, object]:
         "huggingFaceTokenSecretArn": token.secret_arn,
         "alarmTopicArn": topic.topic_arn,
         "dashboard": dashboard.dashboard_name,
-        "endpoint": balancer.dns_name.apply(lambda d: f"{balancer.scheme}://{d}"),
+        "endpoint": balancer.url(),
         "models": models,
     }
 

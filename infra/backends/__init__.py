@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components.dashboard import DashboardRow
+from components.load_balancer import ModelRouteArgs
 from components.model_alarms import ModelAlarmsArgs
 from components.request_queue import RequestQueue
+from model_server.engines import ENGINES
 
 if TYPE_CHECKING:
     from components.alarm_topic import AlarmTopic
@@ -84,6 +86,22 @@ def queue_alarms_args(request: ModelRequest, **compute: Any) -> ModelAlarmsArgs:
         queue_name=request.queue.queue_name,
         dead_letter_queue_name=request.queue.dead_letter_queue_name,
         **compute,
+    )
+
+
+def route_args(request: ModelRequest, **extra: Any) -> ModelRouteArgs:
+    """The model's route on the stack's load balancer (for backends behind it): its engine's
+    port and readiness path, its rule priority, and a deregistration delay that lets its longest
+    generation finish; ``extra``: the backend's own ``ModelRouteArgs`` fields."""
+    engine = ENGINES[request.model.engine]
+    return ModelRouteArgs(
+        vpc_id=request.shared.network.vpc_id,
+        listener_arn=request.shared.balancer.listener_arn,
+        engine_port=engine.port,
+        readiness_path=engine.readiness_path,
+        priority=request.rule_priority,
+        deregistration_delay_seconds=request.model.max_generation_seconds,
+        **extra,
     )
 
 

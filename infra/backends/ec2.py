@@ -9,11 +9,11 @@ from __future__ import annotations
 from components import model_alarms
 from components.ec2.dashboard_row import FleetDashboardRow
 from components.ec2.gpu_fleet import GpuFleet, GpuFleetArgs, HubWeights, S3Weights
-from components.load_balancer import ModelRoute, ModelRouteArgs
+from components.load_balancer import ModelRoute
 from components.model_alarms import ModelAlarms
 from components.schedule import Schedule
 from infra import catalog
-from infra.backends import ModelDeployment, ModelRequest, queue_alarms_args
+from infra.backends import ModelDeployment, ModelRequest, queue_alarms_args, route_args
 from infra.config import stack_region
 from model_server.engines import ENGINES
 from model_server.weights import layout
@@ -24,17 +24,7 @@ def build(request: ModelRequest) -> ModelDeployment:
     network, results, token, balancer = shared.network, shared.results, shared.token, shared.balancer
     engine = ENGINES[model.engine]
     prefix = request.name_prefix
-    route = ModelRoute(
-        name,
-        ModelRouteArgs(
-            vpc_id=network.vpc_id,
-            listener_arn=balancer.listener_arn,
-            engine_port=engine.port,
-            readiness_path=engine.readiness_path,
-            priority=request.rule_priority,
-            deregistration_delay_seconds=model.max_generation_seconds,
-        ),
-    )
+    route = ModelRoute(name, route_args(request))
     from_s3 = config.weights_source(name) == "s3"
     prefix_ = layout.prefix(model.model_id, model.revision)
     weights: HubWeights | S3Weights = (
@@ -81,11 +71,7 @@ def build(request: ModelRequest) -> ModelDeployment:
         on_demand_fallback_max=capacity.fallback_max,
         warm_pool_size=capacity.warm_pool,
         health_check_grace_seconds=model.health_check_grace_seconds,
-        target_backlog_per_instance=(
-            model.target_backlog_per_instance
-            if model.target_backlog_per_instance is not None
-            else model.max_concurrent_requests
-        ),
+        target_backlog_per_instance=model.backlog_target,
         worker_max_in_flight=engine.worker_in_flight(model.max_concurrent_requests),
         schedule=Schedule(off_cron=schedule.off_cron, on_cron=schedule.on_cron, time_zone=schedule.time_zone)
         if schedule
@@ -121,7 +107,7 @@ def build(request: ModelRequest) -> ModelDeployment:
         alarm_names=alarms.alarm_names,
         dashboard_row=row,
         exports={
-            "url": balancer.dns_name.apply(lambda d: f"{balancer.scheme}://{d}{route.path_prefix}"),
+            "url": balancer.url(route.path_prefix),
             "autoScalingGroupNames": fleet.group_names,
         },
     )

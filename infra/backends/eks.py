@@ -23,10 +23,10 @@ from components.eks.cluster import CreatedCluster, EksCluster, EksClusterArgs
 from components.eks.dashboard_row import PodsDashboardRow
 from components.eks.keda import Keda, KedaArgs
 from components.eks.model_workload import GpuNodePool, ModelWorkload, ModelWorkloadArgs
-from components.load_balancer import ModelRoute, ModelRouteArgs
+from components.load_balancer import ModelRoute
 from components.model_alarms import ModelAlarms
 from components.worker_environment import worker_environment
-from infra.backends import ModelDeployment, ModelRequest, queue_alarms_args
+from infra.backends import ModelDeployment, ModelRequest, queue_alarms_args, route_args
 from infra.config import EksConfig, ModelConfig, stack_region
 from model_server.engines import ENGINES
 from model_server.weights import layout
@@ -103,21 +103,11 @@ def build(request: ModelRequest) -> ModelDeployment:
     startup = startup_seconds(model, engine_image)
     route = ModelRoute(
         name,
-        ModelRouteArgs(
-            vpc_id=shared.network.vpc_id,
-            listener_arn=balancer.listener_arn,
-            engine_port=engine.port,
-            readiness_path=engine.readiness_path,
-            priority=request.rule_priority,
-            deregistration_delay_seconds=model.max_generation_seconds,
+        route_args(
+            request,
             target_type="ip",
             tags={AUTO_MODE_CLUSTER_TAG: cluster.cluster_name} if eks.is_auto_mode else {},
         ),
-    )
-    backlog = (
-        model.target_backlog_per_instance
-        if model.target_backlog_per_instance is not None
-        else model.max_concurrent_requests
     )
     settings = model.eks_settings
     workload = ModelWorkload(
@@ -163,7 +153,7 @@ def build(request: ModelRequest) -> ModelDeployment:
             min_replicas=capacity.min,
             max_replicas=capacity.max,
             queue_url=queue.queue_url,
-            queue_length_per_replica=max(1, math.floor(backlog)),
+            queue_length_per_replica=max(1, math.floor(model.backlog_target)),
             keda_operator_role_arn=stack.keda_operator_role_arn,
             target_group_arn=route.target_group_arn,
             target_group_binding_api="eks.amazonaws.com/v1" if eks.is_auto_mode else "elbv2.k8s.aws/v1beta1",
@@ -204,7 +194,7 @@ def build(request: ModelRequest) -> ModelDeployment:
         alarm_names=alarms.alarm_names,
         dashboard_row=row,
         exports={
-            "url": balancer.dns_name.apply(lambda d: f"{balancer.scheme}://{d}{route.path_prefix}"),
+            "url": balancer.url(route.path_prefix),
             "clusterName": cluster.cluster_name,
             "namespace": workload.namespace,
             "deployment": workload.deployment_name,

@@ -62,9 +62,7 @@ def build(request: ModelRequest) -> ModelDeployment:
             rollback_alarm_names=list(endpoint_alarms.alarm_names(request.name_prefix).values()),
             target_concurrent_requests=model.sagemaker_target_concurrent_requests,
             queue_name=queue.queue_name,
-            target_backlog_per_instance=model.target_backlog_per_instance
-            if model.target_backlog_per_instance is not None
-            else model.max_concurrent_requests,
+            target_backlog_per_instance=model.backlog_target,
             schedule=Schedule(off_cron=schedule.off_cron, on_cron=schedule.on_cron, time_zone=schedule.time_zone)
             if schedule
             else None,
