@@ -29,12 +29,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 
-from components import _ecr, _policy
+from components import _ecr, _metrics, _policy
 from components.network import https_egress
 from components.sagemaker.schedule import aws_cron
 from components.schedule import Schedule
@@ -463,40 +463,25 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         instances the endpoint runs, as the queue worker reads them from SageMaker and
         publishes them (SageMaker publishes no instance count)."""
         spec = aws.appautoscaling
+        queries = [
+            _metrics.metric(
+                "waiting",
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                {"QueueName": self._args.queue_name},
+                "Maximum",
+            ),
+            _metrics.metric(
+                "instances",
+                metrics.NAMESPACE,
+                metrics.ENDPOINT_INSTANCES,
+                {metrics.DIMENSION_MODEL: self._args.model},
+                "Minimum",
+            ),
+        ]
         return spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationArgs(
             metrics=[
-                spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricArgs(
-                    id="waiting",
-                    return_data=False,
-                    metric_stat=spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricMetricStatArgs(
-                        metric=spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricMetricStatMetricArgs(
-                            namespace="AWS/SQS",
-                            metric_name="ApproximateNumberOfMessagesVisible",
-                            dimensions=[
-                                spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricMetricStatMetricDimensionArgs(
-                                    name="QueueName", value=self._args.queue_name
-                                )
-                            ],
-                        ),
-                        stat="Maximum",
-                    ),
-                ),
-                spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricArgs(
-                    id="instances",
-                    return_data=False,
-                    metric_stat=spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricMetricStatArgs(
-                        metric=spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricMetricStatMetricArgs(
-                            namespace=metrics.NAMESPACE,
-                            metric_name=metrics.ENDPOINT_INSTANCES,
-                            dimensions=[
-                                spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricMetricStatMetricDimensionArgs(
-                                    name=metrics.DIMENSION_MODEL, value=self._args.model
-                                )
-                            ],
-                        ),
-                        stat="Minimum",
-                    ),
-                ),
+                *[_scaling_query(q) for q in queries],
                 spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricArgs(
                     id="backlog",
                     label="queued requests per instance",
@@ -506,3 +491,27 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 ),
             ]
         )
+
+
+def _scaling_query(
+    q: dict[str, Any],
+) -> aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricArgs:
+    """A metric query (``_metrics.metric``) as a target-tracking policy's metric, not returned."""
+    spec = aws.appautoscaling
+    return spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricArgs(
+        id=q["id"],
+        return_data=False,
+        metric_stat=spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricMetricStatArgs(
+            metric=spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricMetricStatMetricArgs(
+                namespace=q["namespace"],
+                metric_name=q["metric_name"],
+                dimensions=[
+                    spec.PolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricMetricStatMetricDimensionArgs(
+                        name=k, value=v
+                    )
+                    for k, v in q["dimensions"].items()
+                ],
+            ),
+            stat=q["stat"],
+        ),
+    )
