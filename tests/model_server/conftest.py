@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fake_sagemaker import ENDPOINT, FakeSageMaker
 from fakes import AutoScalingStub, AwsRecorder, FakeEmfAgent, FakeEngine, FakeImds
 from worker_harness import AwsStack, StartWorker, WorkerProcess
 
@@ -27,6 +28,14 @@ def aws(moto_url: str) -> AwsStack:
 @pytest.fixture
 def engine() -> Iterator[FakeEngine]:
     fake = FakeEngine()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def endpoint() -> Iterator[FakeSageMaker]:
+    """A fake SageMaker endpoint (runtime and DescribeEndpoint) on loopback."""
+    fake = FakeSageMaker(ENDPOINT)
     yield fake
     fake.close()
 

@@ -102,8 +102,12 @@ class Invocation:
     disconnected: bool = False
 
 
+ENDPOINT = "chat-endpoint"
+"""The endpoint the tests' fake serves by default."""
+
+
 class FakeSageMaker(_Running):
-    def __init__(self, endpoint_name: str = "chat-endpoint", *, instances: int = 1, latency: float = 0.0) -> None:
+    def __init__(self, endpoint_name: str = ENDPOINT, *, instances: int = 1, latency: float = 0.0) -> None:
         self.endpoint_name = endpoint_name
         self.status: str | None = "InService"
         """EndpointStatus; None: DescribeEndpoint says the endpoint does not exist."""

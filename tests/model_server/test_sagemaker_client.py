@@ -5,20 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
-import pytest
-from fake_sagemaker import FakeSageMaker, model_error
+from fake_sagemaker import ENDPOINT, FakeSageMaker, model_error
 from worker_harness import REPO, worker_environment
-
-ENDPOINT = "chat-endpoint"
-
-
-@pytest.fixture
-def endpoint() -> Iterator[FakeSageMaker]:
-    fake = FakeSageMaker(ENDPOINT)
-    yield fake
-    fake.close()
 
 
 def _invoke(endpoint: FakeSageMaker, *args: str) -> subprocess.CompletedProcess[str]:

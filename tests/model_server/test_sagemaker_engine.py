@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from fake_sagemaker import (
+    ENDPOINT,
     FakeSageMaker,
     Reply,
     invocation_timeout,
@@ -31,7 +32,6 @@ from model_server.worker.sagemaker import IAM_ACTIONS, SageMakerEngine
 from model_server.worker.service import RELEASE_GRACE_SECONDS
 from model_server.worker.settings import FARGATE_MAX_STOP_TIMEOUT_SECONDS, WorkerSettings
 
-ENDPOINT = "chat-endpoint"
 TGI_422 = "Input validation error: `temperature` must be strictly positive"
 VLLM_400 = (
     "This model's maximum context length is 4096 tokens. However, you requested 5120 tokens "

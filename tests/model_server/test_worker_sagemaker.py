@@ -8,24 +8,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
-from fake_sagemaker import FakeSageMaker, invocation_timeout, model_error, stream_timeout, throttling
+from fake_sagemaker import ENDPOINT, FakeSageMaker, invocation_timeout, model_error, stream_timeout, throttling
 from fakes import FakeEmfAgent, FakeImds, eventually
 from worker_harness import MODEL, REPO, AwsStack, StartWorker, WorkerProcess, chat_request, worker_environment
 
 from model_server import metrics
 from model_server.messages import ErrorKind, ResultStatus, result_key
-
-ENDPOINT = "chat-endpoint"
-
-
-@pytest.fixture
-def endpoint() -> Iterator[FakeSageMaker]:
-    fake = FakeSageMaker(ENDPOINT)
-    yield fake
-    fake.close()
 
 
 @pytest.fixture
