@@ -319,8 +319,19 @@ def test_queue_size_is_unknown_on_sagemaker(endpoint: FakeSageMaker) -> None:
     assert asyncio.run(_engine().queue_size()) is None
 
 
-def test_iam_actions_are_the_three_the_worker_calls_and_exist_in_iam() -> None:
+def test_iam_actions_are_the_three_the_worker_calls_and_exist_in_iam(endpoint: FakeSageMaker) -> None:
     from parliament import iam_definition
+
+    # What the adapter really calls, as the fake records it: each needs its action.
+    engine = _engine()
+    assert asyncio.run(engine.is_ready()) is True
+    _complete(engine, _body("Hello"))
+    called = {f"sagemaker:{c.operation}" for c in endpoint.calls}
+    called |= {"sagemaker:DescribeEndpoint"} if endpoint.describes else set()
+    assert called == {"sagemaker:InvokeEndpointWithResponseStream", "sagemaker:DescribeEndpoint"}
+    assert called <= set(IAM_ACTIONS)
+    # The streaming call's API reference asks for InvokeEndpoint too.
+    assert "sagemaker:InvokeEndpoint" in IAM_ACTIONS
 
     sagemaker = next(s for s in iam_definition if s["prefix"] == "sagemaker")
     known = {f"sagemaker:{p['privilege']}" for p in sagemaker["privileges"]}
