@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from components.eks.model_workload import AWS_CLI_IMAGE, PROBE_PERIOD_SECONDS
 from infra.plan import Plan, PlannedResource
 from model_server.engines import ENGINES
 from model_server.weights import layout
+from tests.helpers import ROOT
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 
@@ -206,7 +208,10 @@ def test_the_kubernetes_provider_asks_aws_eks_get_token_and_keeps_no_token(eks_e
 
 def test_keda_is_installed_from_its_pinned_chart(eks_existing_plan: Plan) -> None:
     release = eks_existing_plan.named("kubernetes:helm.sh/v3:Release", "keda-chart")
-    assert release.input("chart") == "keda" and release.input("version") == keda.CHART_VERSION
+    # The release whose CRDs the tests validate the ScaledObjects against (tests/crds/README.md).
+    crds = (ROOT / "tests" / "crds" / "README.md").read_text()
+    [validated] = set(re.findall(r"kedacore/keda v(\d+\.\d+\.\d+)", crds))
+    assert release.input("chart") == "keda" and release.input("version") == validated
     assert release.input("repositoryOpts") == {"repo": "https://kedacore.github.io/charts"}
     association = eks_existing_plan.named("aws:eks/podIdentityAssociation:PodIdentityAssociation", "keda-operator")
     assert association.input("serviceAccount") == keda.OPERATOR_SERVICE_ACCOUNT
@@ -247,7 +252,9 @@ def _kubernetes_objects(plan: Plan) -> list[PlannedResource]:
 
 
 def test_every_kubernetes_object_has_an_explicit_name_and_labels(eks_created_plan: Plan) -> None:
-    for r in _kubernetes_objects(eks_created_plan):
+    objects = _kubernetes_objects(eks_created_plan)
+    assert len(objects) >= 10
+    for r in objects:
         metadata = r.input("metadata")
         assert metadata["name"].startswith("llm-eks-created-") or metadata["name"] == keda.NAMESPACE, r.name
         assert metadata["labels"]["app.kubernetes.io/managed-by"] == "pulumi", r.name
