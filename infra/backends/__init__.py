@@ -1,7 +1,7 @@
 """The seam between the stack and where a model runs.
 
 ``infra/program.py`` builds the stack's shared parts and each model's queue, then hands
-the model to its backend (``BACKENDS[model.backend]``). A backend declares the model's
+the model to its backend (``backends()[model.backend]``, from ``BACKENDS``). A backend declares the model's
 compute and returns what the shared parts need back: the names of the alarms that watch
 it, its dashboard row and its exports. Adding a backend is a module here, its components
 in ``components/<backend>/``, and one line in ``BACKENDS``.
@@ -108,9 +108,17 @@ def route_args(request: ModelRequest, **extra: Any) -> ModelRouteArgs:
 Backend = Callable[[ModelRequest], ModelDeployment]
 
 
+BACKENDS: Mapping[str, str] = {
+    "ec2": "infra.backends.ec2",
+    "sagemaker": "infra.backends.sagemaker",
+    "eks": "infra.backends.eks",
+}
+"""Each backend's module by its config name (``models.NAME.backend``)."""
+
+
 def _imported_when_used(module: str) -> Backend:
-    """A backend whose module is imported on its first model only: the EKS backend imports
-    pulumi_kubernetes, which stacks without an EKS model never load."""
+    """A backend whose module is imported on its first model only: a stack without an EKS
+    model never loads pulumi_kubernetes."""
 
     def build(request: ModelRequest) -> ModelDeployment:
         backend: Backend = importlib.import_module(module).build
@@ -120,7 +128,5 @@ def _imported_when_used(module: str) -> Backend:
 
 
 def backends() -> dict[str, Backend]:
-    """Each backend by its config name (``models.NAME.backend``)."""
-    from infra.backends import ec2, sagemaker
-
-    return {"ec2": ec2.build, "sagemaker": sagemaker.build, "eks": _imported_when_used("infra.backends.eks")}
+    """Each backend's ``build`` by its config name."""
+    return {name: _imported_when_used(module) for name, module in BACKENDS.items()}
