@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import binascii
 import json
-import select
-import socket
 import struct
 import threading
 import time
@@ -334,16 +332,3 @@ class _SageMakerHandler(_Handler):
         self._reply(
             200, json.dumps(described).encode(), "application/x-amz-json-1.1", {"x-amzn-RequestId": str(uuid.uuid4())}
         )
-
-    def _generate(self, seconds: float) -> bool:
-        """Take ``seconds``; False as soon as the client hangs up."""
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
-            if readable:
-                try:
-                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
-                        return False
-                except OSError:
-                    return False
-        return True

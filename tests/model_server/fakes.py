@@ -70,6 +70,19 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline()
 
+    def _generate(self, seconds: float) -> bool:
+        """Take ``seconds``, as a generation would; False as soon as the client hangs up."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return False
+                except OSError:
+                    return False
+        return True
+
     def _reply(
         self,
         status: int,
@@ -271,7 +284,7 @@ class _EngineHandler(_Handler):
     def _answer(self, engine: FakeEngine, body: dict[str, Any], call: EngineCall) -> Scripted | None:
         scripted = engine._next_script()
         if scripted is not None:
-            if scripted.delay and not self._sleep(scripted.delay):
+            if scripted.delay and not self._generate(scripted.delay):
                 call.disconnected = True
                 return None
             return scripted
@@ -287,26 +300,13 @@ class _EngineHandler(_Handler):
             engine.waiting -= 1
         engine._enter(+1)
         try:
-            if not self._sleep(engine.latency):
+            if not self._generate(engine.latency):
                 call.disconnected = True
                 return None
         finally:
             engine._enter(-1)
             engine._slots.release()
         return Scripted(200, _completion(body))
-
-    def _sleep(self, seconds: float) -> bool:
-        """Generate for ``seconds``; False as soon as the client hangs up (then stop)."""
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
-            if readable:
-                try:
-                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
-                        return False
-                except OSError:
-                    return False
-        return True
 
 
 # --- Instance metadata ----------------------------------------------------------------------
