@@ -4,10 +4,11 @@ the same shape (and the IAM linter sees them all)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 Statement = dict[str, Any]
 
@@ -55,3 +56,13 @@ def assume_role_policy(service: str, *, tag_session: bool = False) -> str:
     return json.dumps(
         {"Version": "2012-10-17", "Statement": [service_trust(service, tag_session=tag_session)]}, sort_keys=True
     )
+
+
+def role_policies(
+    prefix: str, role: aws.iam.Role, documents: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
+) -> list[aws.iam.RolePolicy]:
+    """``role``'s inline policies, one per document, named ``<prefix>-<label>``."""
+    return [
+        aws.iam.RolePolicy(f"{prefix}-{label}", role=role.id, policy=document, opts=opts)
+        for label, document in documents.items()
+    ]

@@ -152,10 +152,7 @@ class WeightsStaging(pulumi.ComponentResource):
             documents["token"] = _policy.document(
                 _policy.allow(["secretsmanager:GetSecretValue"], [args.token_secret_arn], sid="ReadHubToken")
             )
-        policies = [
-            aws.iam.RolePolicy(f"{name}-{label}", role=role.id, policy=document, opts=child)
-            for label, document in documents.items()
-        ]
+        policies = _policy.role_policies(name, role, documents, child)
         variables = [
             aws.codebuild.ProjectEnvironmentEnvironmentVariableArgs(name=key, value=value, type="PLAINTEXT")
             for key, value in {

@@ -303,10 +303,7 @@ class GpuFleet(pulumi.ComponentResource):
         pull = _ecr.pull_statements((a.engine_image, a.worker_image), sid="PullImages")
         if pull:
             documents["images"] = _policy.document(*pull)
-        policies: list[pulumi.Resource] = [
-            aws.iam.RolePolicy(f"{self._name}-{label}", role=role.id, policy=document, opts=child)
-            for label, document in documents.items()
-        ]
+        policies: list[pulumi.Resource] = [*_policy.role_policies(self._name, role, documents, child)]
         # Session Manager instead of SSH: no key pairs, no open port 22.
         aws.iam.RolePolicyAttachment(
             f"{self._name}-ssm",

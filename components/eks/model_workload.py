@@ -239,10 +239,7 @@ class ModelWorkload(pulumi.ComponentResource):
             )
         )
         role = aws.iam.Role(f"{self._name}-pods", assume_role_policy=trust, opts=pulumi.ResourceOptions(parent=self))
-        for policy_name, document in a.policies.items():
-            aws.iam.RolePolicy(
-                f"{self._name}-{policy_name}", role=role.id, policy=document, opts=pulumi.ResourceOptions(parent=self)
-            )
+        _policy.role_policies(self._name, role, a.policies, pulumi.ResourceOptions(parent=self))
         return role
 
     # ------------------------------------------------------------------------- nodes

@@ -340,10 +340,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         pull = _ecr.pull_statements((a.image,), sid="PullImage")
         if pull:
             documents["image"] = _policy.document(*pull)
-        policies: list[pulumi.Resource] = [
-            aws.iam.RolePolicy(f"{self._name}-{label}", role=role.id, policy=document, opts=child)
-            for label, document in documents.items()
-        ]
+        policies: list[pulumi.Resource] = [*_policy.role_policies(self._name, role, documents, child)]
         return role, policies
 
     # ------------------------------------------------------------------ rollout

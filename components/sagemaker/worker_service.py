@@ -94,8 +94,7 @@ class QueueWorkerService(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        for label, document in args.task_policies.items():
-            aws.iam.RolePolicy(f"{name}-worker-{label}", role=task_role.id, policy=document, opts=child)
+        _policy.role_policies(f"{name}-worker", task_role, args.task_policies, child)
         execution_role = aws.iam.Role(
             f"{name}-worker-execution",
             assume_role_policy=_policy.assume_role_policy("ecs-tasks.amazonaws.com"),
